@@ -1,0 +1,308 @@
+/**
+ * {@linkcode ModeldClient}: the local daemon, found through its lease, plus
+ * remote nodes by address. The client keeps one HTTP/2 connection per daemon
+ * instance and re-dials when the lease names a new instance (a restart or a
+ * takeover). Close it with `close()` or `await using`.
+ *
+ * @example
+ * ```ts ignore
+ * import { ModeldClient } from "./client.ts";
+ *
+ * await using client = new ModeldClient();
+ * console.log(await client.health());
+ * ```
+ *
+ * @module
+ */
+
+import { type CallOptions, unary } from "./call.ts";
+import { dataRoot as defaultDataRoot } from "./data_root.ts";
+import { detect, errorForState } from "./detect.ts";
+import { DaemonUnreachableError, InvalidArgumentError, ModeldError } from "./errors.ts";
+import { ModeldNode } from "./node.ts";
+import { type Connection, dial } from "./transport.ts";
+
+/** Options of {@linkcode ModeldClient}. */
+export interface ClientOptions {
+  /** The data root whose lease names the daemon; default `setDataRoot()` / `$CONTENOX_DATA_ROOT` / `~/.contenox`. */
+  dataRoot?: string;
+}
+
+/**
+ * A remote modeld node, by address (contenox v0.34.0+'s remote endpoints).
+ *
+ * @example
+ * ```ts ignore
+ * const node = await client.endpoint("gpu-box", "10.0.0.7:40517");
+ * console.log(node.instanceId, node.backend, await node.listModels());
+ * ```
+ */
+export interface ModeldTarget {
+  /** A name for the node, the cache key. */
+  backendId: string;
+  /** `host:port`; "" means the local daemon behind the lease. */
+  endpoint: string;
+}
+
+/**
+ * A daemon reached by address; every RPC of {@linkcode ModeldNode}.
+ *
+ * @example
+ * ```ts ignore
+ * const node = await client.endpoint("b", "127.0.0.1:40517");
+ * console.log(node.addr, node.instanceId, node.ready);
+ * ```
+ */
+export class RemoteNode extends ModeldNode {
+  /** The cache key given to {@linkcode ModeldClient.endpoint}. */
+  readonly backendId: string;
+  /** The node's `host:port`. */
+  readonly addr: string;
+  /** The instance id the node reported when dialled; every call is fenced with it. */
+  readonly instanceId: string;
+  /** The backend the node reported. */
+  readonly backend: string;
+  /** Whether the node reported ready. */
+  readonly ready: boolean;
+  readonly #conn: Connection;
+
+  /**
+   * Remote nodes come from {@linkcode ModeldClient.endpoint}.
+   *
+   * @param backendId The cache key.
+   * @param conn The fenced connection.
+   * @param backend The backend the node reported.
+   */
+  constructor(backendId: string, conn: Connection, backend: string) {
+    super();
+    this.backendId = backendId;
+    this.addr = conn.endpoint;
+    this.instanceId = conn.instanceId;
+    this.backend = backend;
+    this.ready = true;
+    this.#conn = conn;
+  }
+
+  /** @returns The node's connection. */
+  protected connection(): Promise<Connection> {
+    return Promise.resolve(this.#conn);
+  }
+
+  /** @returns The node's backend, when it is a model type. */
+  protected defaultModelType(): string {
+    return modelTypeFor(this.backend);
+  }
+
+  /** Closes the node's connection (its sessions end). */
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+/**
+ * The client of the local daemon (through the lease) and of remote nodes.
+ *
+ * @example
+ * ```ts ignore
+ * await using client = new ModeldClient({ dataRoot: "/tmp/contenox" });
+ * await using session = await client.openSession({ name: "qwen", type: "llama" });
+ * ```
+ */
+export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposable {
+  readonly #dataRoot: string | undefined;
+  #local: { key: string; conn: Promise<Connection>; backend: string } | undefined;
+  readonly #remotes = new Map<string, RemoteNode>();
+  #closed = false;
+
+  /**
+   * Creates a client. Nothing is read or dialled until the first call.
+   *
+   * @param options The data root.
+   */
+  constructor(options: ClientOptions = {}) {
+    super();
+    this.#dataRoot = options.dataRoot;
+  }
+
+  /** The data root this client reads the lease from (resolved now). */
+  get dataRoot(): string {
+    return this.#dataRoot ?? defaultDataRoot();
+  }
+
+  /**
+   * The local connection: reads the lease, reuses the connection when the
+   * same instance holds it, else dials the new one and health-checks it.
+   *
+   * @param options Signal and timeout for the health check.
+   * @returns The connection.
+   */
+  protected async connection(options: CallOptions): Promise<Connection> {
+    if (this.#closed) {
+      throw new InvalidArgumentError("Cannot call modeld: this client was closed; create a new one");
+    }
+    const found = await detect({ dataRoot: this.dataRoot });
+    if (found.state !== "running") throw errorForState(found);
+    const key = `${found.endpoint}|${found.instanceId}`;
+    if (this.#local?.key !== key) {
+      this.#local?.conn.then((c) => c.close(), () => {});
+      const conn = this.#verified(found.endpoint, found.instanceId, options);
+      this.#local = { key, conn, backend: found.backend };
+      conn.catch(() => {
+        if (this.#local?.conn === conn) this.#local = undefined;
+      });
+    }
+    return await this.#local.conn;
+  }
+
+  /** @returns The lease's backend, when it is a model type. */
+  protected defaultModelType(): string {
+    return modelTypeFor(this.#local?.backend ?? "");
+  }
+
+  async #verified(endpoint: string, instanceId: string, options: CallOptions): Promise<Connection> {
+    if (endpoint === "") {
+      throw new DaemonUnreachableError(this.dataRoot, "", "the lease names no endpoint");
+    }
+    const conn = dial(endpoint, instanceId);
+    try {
+      const health = await unary(conn, "Health", options, (o) => conn.rpc.health({}, o));
+      if (!health.ready) throw new Error("the daemon reported not ready");
+      if (instanceId !== "" && health.instanceId !== instanceId) {
+        throw new Error(
+          `instance ${health.instanceId || "(none)"} answered, the lease names ${instanceId}`,
+        );
+      }
+      return conn;
+    } catch (err) {
+      conn.close();
+      if (err instanceof ModeldError && err.code !== "unavailable") throw err;
+      throw new DaemonUnreachableError(this.dataRoot, endpoint, (err as Error).message, {
+        cause: err,
+      });
+    }
+  }
+
+  /**
+   * The endpoint the local lease names, after a health probe.
+   *
+   * @param options Signal and timeout.
+   * @returns `host:port`.
+   *
+   * @example
+   * ```ts ignore
+   * const addr = await client.localEndpointAddr();
+   * ```
+   */
+  async localEndpointAddr(options: CallOptions = {}): Promise<string> {
+    return (await this.connection(options)).endpoint;
+  }
+
+  /**
+   * A remote node by address: health-probed unfenced, then dialled fenced with
+   * the instance it reports. Cached by `backendId`; a cached node is
+   * re-checked and re-dialled when it restarted.
+   *
+   * @param backendId The cache key.
+   * @param addr The node's `host:port`.
+   * @param options Signal and timeout.
+   * @returns The node.
+   * @throws {DaemonUnreachableError} When the node does not answer ready.
+   *
+   * @example
+   * ```ts ignore
+   * const node = await client.endpoint("gpu-box", "127.0.0.1:40517");
+   * console.log(await node.diskStats());
+   * ```
+   */
+  async endpoint(backendId: string, addr: string, options: CallOptions = {}): Promise<RemoteNode> {
+    if (this.#closed) {
+      throw new InvalidArgumentError("Cannot dial a node: this client was closed; create a new one");
+    }
+    const cached = this.#remotes.get(backendId);
+    if (cached && cached.addr === addr) {
+      const health = await cached.health(options).catch(() => undefined);
+      if (health?.ready && health.instanceId === cached.instanceId) return cached;
+    }
+    this.closeEndpoint(backendId);
+    const probeConn = dial(addr, "");
+    let health;
+    try {
+      health = await unary(probeConn, "Health", options, (o) => probeConn.rpc.health({}, o));
+    } catch (err) {
+      throw new DaemonUnreachableError("", addr, (err as Error).message, { cause: err });
+    } finally {
+      probeConn.close();
+    }
+    if (!health.ready || health.instanceId === "") {
+      throw new DaemonUnreachableError("", addr, `node ${addr} reported not ready`);
+    }
+    const node = new RemoteNode(backendId, dial(addr, health.instanceId), health.backend);
+    this.#remotes.set(backendId, node);
+    return node;
+  }
+
+  /**
+   * Drops and closes a cached remote node. Idempotent.
+   *
+   * @param backendId The cache key.
+   *
+   * @example
+   * ```ts ignore
+   * client.closeEndpoint("gpu-box");
+   * ```
+   */
+  closeEndpoint(backendId: string): void {
+    this.#remotes.get(backendId)?.close();
+    this.#remotes.delete(backendId);
+  }
+
+  /**
+   * The node a target names: this client for an empty endpoint, else the
+   * remote node (like the Go `*Target` functions).
+   *
+   * @param target The target.
+   * @param options Signal and timeout.
+   * @returns The node to call.
+   *
+   * @example
+   * ```ts ignore
+   * const node = await client.node({ backendId: "local", endpoint: "" });
+   * await node.listModels();
+   * ```
+   */
+  async node(target: ModeldTarget | undefined, options: CallOptions = {}): Promise<ModeldNode> {
+    if (!target || target.endpoint === "") return this;
+    return await this.endpoint(target.backendId, target.endpoint, options);
+  }
+
+  /**
+   * Closes every connection; open sessions end. Idempotent.
+   *
+   * @example
+   * ```ts ignore
+   * client.close();
+   * ```
+   */
+  close(): void {
+    this.#closed = true;
+    this.#local?.conn.then((c) => c.close(), () => {});
+    this.#local = undefined;
+    for (const id of [...this.#remotes.keys()]) this.closeEndpoint(id);
+  }
+
+  /** Closes the client; for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /** Closes the client; for `await using`. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    const local = this.#local?.conn;
+    this.close();
+    await local?.catch(() => {});
+  }
+}
+
+function modelTypeFor(backend: string): string {
+  return backend === "openvino" ? "openvino" : "llama";
+}

@@ -1,0 +1,180 @@
+/**
+ * JSON the way Go's encoding/json writes and reads it, on top of protobuf-es
+ * JSON. modeld's codec is `json.Marshal`/`json.Unmarshal` over Go structs, and
+ * two details of canonical protobuf JSON break it:
+ *
+ * - protobuf JSON quotes 64-bit integers (`"7"`); Go rejects a quoted number
+ *   for an int field. {@linkcode toGoJson} writes them bare.
+ * - Go writes 64-bit integers bare, and `JSON.parse` rounds those beyond 2^53.
+ *   {@linkcode quoteUnsafeIntegers} quotes them before parsing, which protobuf-es
+ *   accepts for int64 fields, so they stay exact.
+ *
+ * @example
+ * ```ts
+ * import { create, toJson } from "@bufbuild/protobuf";
+ * import { DecodeRequestSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
+ * import { toGoJson } from "./go_json.ts";
+ *
+ * const req = create(DecodeRequestSchema, { handle: "h", config: { seed: 2n ** 60n } });
+ * const text = toGoJson(DecodeRequestSchema, toJson(DecodeRequestSchema, req));
+ * console.assert(text.includes('"Seed":1152921504606846976'));
+ * ```
+ *
+ * @module
+ */
+
+import { type DescField, type DescMessage, type JsonValue, ScalarType } from "@bufbuild/protobuf";
+import { InvalidArgumentError } from "./errors.ts";
+
+const INT64_TYPES: ReadonlySet<ScalarType> = new Set([
+  ScalarType.INT64,
+  ScalarType.UINT64,
+  ScalarType.SINT64,
+  ScalarType.FIXED64,
+  ScalarType.SFIXED64,
+]);
+const FLOAT_TYPES: ReadonlySet<ScalarType> = new Set([ScalarType.FLOAT, ScalarType.DOUBLE]);
+const INTEGER_TEXT = /^-?\d+$/;
+
+/**
+ * Serializes a protobuf-es JSON value of message `desc` as Go's decoder wants
+ * it: 64-bit integers as bare JSON numbers. NaN and infinities, which Go
+ * cannot represent in JSON, are refused.
+ *
+ * @param desc The message descriptor of `json`.
+ * @param json The value from protobuf-es `toJson(desc, message)`.
+ * @returns The JSON text to send.
+ * @throws {InvalidArgumentError} When a float field holds NaN or an infinity.
+ *
+ * @example
+ * ```ts
+ * import { UnloadModelRequestSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
+ * import { toGoJson } from "./go_json.ts";
+ * console.assert(
+ *   toGoJson(UnloadModelRequestSchema, { expected_generation: "9007199254740993" }) ===
+ *     '{"expected_generation":9007199254740993}',
+ * );
+ * ```
+ */
+export function toGoJson(desc: DescMessage, json: JsonValue): string {
+  return writeMessage(desc, json);
+}
+
+function writeMessage(desc: DescMessage, json: JsonValue): string {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    return JSON.stringify(json);
+  }
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(json)) {
+    if (value === undefined) continue;
+    const field = desc.fields.find((f) => f.jsonName === key);
+    parts.push(`${JSON.stringify(key)}:${field ? writeField(field, value) : JSON.stringify(value)}`);
+  }
+  return `{${parts.join(",")}}`;
+}
+
+function writeField(field: DescField, value: JsonValue): string {
+  switch (field.fieldKind) {
+    case "scalar":
+      return writeScalar(field, field.scalar, value);
+    case "message":
+      return writeMessage(field.message, value);
+    case "list":
+      if (!Array.isArray(value)) return JSON.stringify(value);
+      if (field.listKind === "message") {
+        return `[${value.map((v) => writeMessage(field.message, v)).join(",")}]`;
+      }
+      if (field.listKind === "scalar") {
+        const scalar = field.scalar;
+        return `[${value.map((v) => writeScalar(field, scalar, v)).join(",")}]`;
+      }
+      return JSON.stringify(value);
+    case "map": {
+      if (value === null || typeof value !== "object" || Array.isArray(value)) {
+        return JSON.stringify(value);
+      }
+      const entries = Object.entries(value).map(([k, v]) => {
+        const text = field.mapKind === "message"
+          ? writeMessage(field.message, v)
+          : field.mapKind === "scalar"
+          ? writeScalar(field, field.scalar, v)
+          : JSON.stringify(v);
+        return `${JSON.stringify(k)}:${text}`;
+      });
+      return `{${entries.join(",")}}`;
+    }
+    default:
+      return JSON.stringify(value);
+  }
+}
+
+function writeScalar(field: DescField, scalar: ScalarType, value: JsonValue): string {
+  if (INT64_TYPES.has(scalar) && typeof value === "string" && INTEGER_TEXT.test(value)) {
+    return value;
+  }
+  if (FLOAT_TYPES.has(scalar) && typeof value === "string") {
+    throw new InvalidArgumentError(
+      `Cannot send ${field.parent.name}.${field.name} = ${value}: modeld's JSON codec has no ` +
+        "NaN or Infinity; pass a finite number",
+    );
+  }
+  return JSON.stringify(value);
+}
+
+/**
+ * Quotes every integer literal in JSON `text` that a JS number cannot hold
+ * exactly (beyond ±2^53-1), leaving strings and other numbers untouched.
+ * protobuf-es reads a quoted integer into an int64 field exactly.
+ *
+ * @param text JSON text as Go wrote it.
+ * @returns The same JSON with unsafe integers quoted.
+ *
+ * @example
+ * ```ts
+ * import { quoteUnsafeIntegers } from "./go_json.ts";
+ * console.assert(
+ *   quoteUnsafeIntegers('{"generation":18446744073709551615,"n":5}') ===
+ *     '{"generation":"18446744073709551615","n":5}',
+ * );
+ * ```
+ */
+export function quoteUnsafeIntegers(text: string): string {
+  // Fast path: no run of 16+ digits means no integer can exceed 2^53.
+  if (!/\d{16}/.test(text)) return text;
+  let out = "";
+  let last = 0;
+  let i = 0;
+  const n = text.length;
+  while (i < n) {
+    const c = text.charCodeAt(i);
+    if (c === 0x22 /* " */) {
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if (d === 0x5c /* \ */) i += 2;
+        else if (d === 0x22) {
+          i++;
+          break;
+        } else i++;
+      }
+      continue;
+    }
+    if (c === 0x2d /* - */ || (c >= 0x30 && c <= 0x39)) {
+      const start = i;
+      i++;
+      while (i < n) {
+        const d = text.charCodeAt(i);
+        if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) i++;
+        else break;
+      }
+      const literal = text.slice(start, i);
+      if (INTEGER_TEXT.test(literal) && !Number.isSafeInteger(Number(literal))) {
+        out += text.slice(last, start) + `"${literal}"`;
+        last = i;
+      }
+      continue;
+    }
+    i++;
+  }
+  return last === 0 ? text : out + text.slice(last);
+}

@@ -1,0 +1,87 @@
+/**
+ * {@linkcode probe}: the offline lease check of `detect()` plus the daemon's
+ * unfenced Health call on a fresh connection, which tells a live lease held by
+ * a process that answers from one that does not (the "unreachable" state).
+ *
+ * @example
+ * ```ts ignore
+ * import { probe } from "./probe.ts";
+ *
+ * const p = await probe({ timeoutMs: 2000 });
+ * if (p.state !== "running") console.error(p.error?.message);
+ * ```
+ *
+ * @module
+ */
+
+import type { HealthResponse } from "../gen/contenox/transport/v1/compute_pb.ts";
+import { type CallOptions, unary } from "./call.ts";
+import { detect, type DetectResult, errorForState } from "./detect.ts";
+import { type DaemonUnavailableError, DaemonUnreachableError, PermissionNeededError } from "./errors.ts";
+import { dial } from "./transport.ts";
+
+/** The five probe states. */
+export type ProbeState = DetectResult["state"] | "unreachable";
+
+/** What {@linkcode probe} found. */
+export interface ProbeResult extends Omit<DetectResult, "state"> {
+  /** The probe state. */
+  state: ProbeState;
+  /** The daemon's Health answer, when it gave one. */
+  health?: HealthResponse;
+  /** The typed error for every state but `running`. */
+  error?: DaemonUnavailableError;
+}
+
+/** Options of {@linkcode probe}. */
+export interface ProbeOptions extends CallOptions {
+  /** The data root; default `setDataRoot()` / `$CONTENOX_DATA_ROOT` / `~/.contenox`. */
+  dataRoot?: string;
+}
+
+/**
+ * Probes the daemon: reads the lease and, when it is live, calls Health
+ * (unfenced) on a fresh connection that is closed afterwards. Running requires
+ * `ready` and the answering instance to be the lease holder.
+ *
+ * @param options Data root, signal and timeout (no timeout by default:
+ *   a refused connection fails at once).
+ * @returns The state, the lease facts and the typed error when not running.
+ * @throws {PermissionNeededError} When the lease or the endpoint may not be read or dialled.
+ *
+ * @example
+ * ```ts ignore
+ * const p = await probe();
+ * console.log(p.state, p.endpoint, p.health?.backend);
+ * ```
+ */
+export async function probe(options: ProbeOptions = {}): Promise<ProbeResult> {
+  const found = await detect({ dataRoot: options.dataRoot });
+  if (found.state !== "running") {
+    return { ...found, error: errorForState(found) };
+  }
+  const unreachable = (reason: string, cause?: unknown): ProbeResult => ({
+    ...found,
+    state: "unreachable",
+    error: new DaemonUnreachableError(found.dataRoot, found.endpoint, reason, { cause }),
+  });
+  if (found.endpoint === "") return unreachable("the lease names no endpoint");
+  using conn = dial(found.endpoint, "");
+  let health: HealthResponse;
+  try {
+    health = await unary(conn, "Health", options, (o) => conn.rpc.health({}, o));
+  } catch (err) {
+    if (err instanceof PermissionNeededError) throw err;
+    return unreachable((err as Error).message, err);
+  }
+  if (!health.ready) return { ...unreachable("the daemon reported not ready"), health };
+  if (found.instanceId !== "" && health.instanceId !== found.instanceId) {
+    return {
+      ...unreachable(
+        `instance ${health.instanceId || "(none)"} answered, the lease names ${found.instanceId}`,
+      ),
+      health,
+    };
+  }
+  return { ...found, health };
+}

@@ -1,0 +1,179 @@
+/**
+ * PushModel framing: a byte source cut into frames of at most 4 MiB, the
+ * manifest on the first frame, the SHA-256 digest computed so the daemon can
+ * verify what it stored, and progress reported as frames leave.
+ *
+ * @example
+ * ```ts
+ * import { pushFrames } from "./push.ts";
+ *
+ * const frames = [];
+ * for await (const f of pushFrames(new Uint8Array(9 * 1024 * 1024), { name: "m", type: "llama", format: "file" })) {
+ *   frames.push(f);
+ * }
+ * console.assert(frames.length === 3 && frames[0].manifest?.name === "m");
+ * ```
+ *
+ * @module
+ */
+
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import { createHash } from "node:crypto";
+import type {
+  PushManifestSchema,
+  PushModelChunkSchema,
+} from "../gen/contenox/transport/v1/compute_pb.ts";
+import { InvalidArgumentError, isPermissionError, PermissionNeededError } from "./errors.ts";
+
+/** The largest raw payload of one frame, as the Go client sends. */
+export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
+
+/** What can be pushed: bytes in memory, a web stream, or any async iterable of bytes. */
+export type PushSource = Uint8Array | ReadableStream<Uint8Array> | AsyncIterable<Uint8Array>;
+
+/** The manifest sent on the first frame. */
+export type PushManifest = MessageInitShape<typeof PushManifestSchema>;
+
+/** Progress of a push, reported after each frame is handed to the transport. */
+export interface PushProgress {
+  /** Bytes sent so far. */
+  sentBytes: number;
+  /** Total bytes, when known. */
+  totalBytes?: number;
+}
+
+/**
+ * Yields the PushModel frames for `source`.
+ *
+ * @param source The bytes to push.
+ * @param manifest The manifest for the first frame.
+ * @param onProgress Called after each frame with the bytes sent so far.
+ * @returns The frames, manifest first.
+ *
+ * @example
+ * ```ts
+ * import { pushFrames } from "./push.ts";
+ * for await (const f of pushFrames(new Uint8Array([1, 2]), { name: "m", type: "llama", format: "file" })) {
+ *   console.assert(f.data?.length === 2);
+ * }
+ * ```
+ */
+export async function* pushFrames(
+  source: PushSource,
+  manifest: PushManifest,
+  onProgress?: (progress: PushProgress) => void,
+): AsyncGenerator<MessageInitShape<typeof PushModelChunkSchema>> {
+  const total = manifest.totalBytes === undefined ? undefined : Number(manifest.totalBytes);
+  let first = true;
+  let sent = 0;
+  for await (const data of rechunk(source, MAX_FRAME_BYTES)) {
+    yield first ? { manifest, data } : { data };
+    first = false;
+    sent += data.length;
+    onProgress?.({ sentBytes: sent, totalBytes: total });
+  }
+  if (first) yield { manifest }; // an empty model still needs its manifest
+}
+
+/**
+ * Cuts a byte source into pieces of at most `max` bytes (copying only when a
+ * piece must be assembled from several inputs).
+ *
+ * @param source The bytes.
+ * @param max The largest piece.
+ * @returns The pieces, in order.
+ *
+ * @example
+ * ```ts
+ * import { rechunk } from "./push.ts";
+ * const sizes = [];
+ * for await (const p of rechunk(new Uint8Array(10), 4)) sizes.push(p.length);
+ * console.assert(sizes.join() === "4,4,2");
+ * ```
+ */
+export async function* rechunk(source: PushSource, max: number): AsyncGenerator<Uint8Array> {
+  let buffer: Uint8Array[] = [];
+  let buffered = 0;
+  const flush = () => {
+    const out = buffer.length === 1 ? buffer[0] : new Uint8Array(buffered);
+    if (buffer.length > 1) {
+      let offset = 0;
+      for (const b of buffer) {
+        out.set(b, offset);
+        offset += b.length;
+      }
+    }
+    buffer = [];
+    buffered = 0;
+    return out;
+  };
+  const inputs: AsyncIterable<Uint8Array> | Iterable<Uint8Array> = source instanceof Uint8Array
+    ? [source]
+    : source;
+  for await (let piece of inputs) {
+    while (piece.length > 0) {
+      const take = Math.min(max - buffered, piece.length);
+      buffer.push(piece.subarray(0, take));
+      buffered += take;
+      piece = piece.subarray(take);
+      if (buffered === max) yield flush();
+    }
+  }
+  if (buffered > 0) yield flush();
+}
+
+/**
+ * The lowercase hex SHA-256 of a byte source, read once.
+ *
+ * @param source The bytes.
+ * @returns The hex digest.
+ *
+ * @example
+ * ```ts
+ * import { sha256Hex } from "./push.ts";
+ * console.assert((await sha256Hex(new Uint8Array())).startsWith("e3b0c442"));
+ * ```
+ */
+export async function sha256Hex(source: PushSource): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const piece of source instanceof Uint8Array ? [source] : source) hash.update(piece);
+  return hash.digest("hex");
+}
+
+/**
+ * Opens a file for pushing: its size, its digest (one read) and a fresh stream
+ * of its bytes (a second read).
+ *
+ * @param path The file.
+ * @returns Size, digest and a function opening the byte stream.
+ * @throws {PermissionNeededError} Without `--allow-read` for the file.
+ * @throws {InvalidArgumentError} When the path is not a readable regular file.
+ *
+ * @example
+ * ```ts ignore
+ * const file = await openPushFile("./model.gguf");
+ * console.log(file.size, file.digest);
+ * ```
+ */
+export async function openPushFile(
+  path: string,
+): Promise<{ size: number; digest: string; open: () => Promise<ReadableStream<Uint8Array>> }> {
+  const open = async () => (await Deno.open(path, { read: true })).readable;
+  try {
+    const info = await Deno.stat(path);
+    if (!info.isFile) {
+      throw new InvalidArgumentError(`Cannot push ${path}: not a regular file`);
+    }
+    return { size: info.size, digest: await sha256Hex(await open()), open };
+  } catch (err) {
+    if (isPermissionError(err)) {
+      throw new PermissionNeededError("--allow-read", path, `read ${path} to push it`, {
+        cause: err,
+      });
+    }
+    if (err instanceof Deno.errors.NotFound) {
+      throw new InvalidArgumentError(`Cannot push ${path}: no such file`, { cause: err });
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,702 @@
+/**
+ * A small gRPC server over plaintext HTTP/2 (`node:http2`, h2c) that speaks
+ * modeld's dialect: content-subtype `contenoxtransportjson`, Go-style JSON
+ * bodies, `"<token>: <text>"` statuses with trailers-only responses for early
+ * errors, percent-encoded `grpc-message` and, for counted overflows, a
+ * `grpc-status-details-bin` holding a `google.rpc.Status` with an
+ * `ErrorInfo`. Unary, server-streaming and client-streaming methods; no
+ * compression.
+ *
+ * It reproduces grpc-go's behaviour at the edges a client can observe: an
+ * unknown method is `UNIMPLEMENTED "unknown method <M> for service <S>"`, a
+ * request without the JSON subtype fails like grpc-go's proto codec
+ * (`INTERNAL "grpc: error unmarshalling request: failed to unmarshal, message
+ * is *grpc.<type>, want proto.Message"`), a non-gRPC content type is HTTP 415.
+ *
+ * @example
+ * ```ts ignore
+ * import { GrpcServer } from "./grpc_server.ts";
+ * import { Compute } from "../../gen/contenox/transport/v1/compute_pb.ts";
+ *
+ * const server = new GrpcServer(Compute, {
+ *   health: async () => ({ ready: true, backend: "llama" }),
+ * });
+ * const endpoint = await server.listen("127.0.0.1", 0);
+ * // ... dial(endpoint, "") ...
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+
+import {
+  create,
+  type DescMessage,
+  type DescMethod,
+  type DescService,
+  fromJson,
+  type JsonValue,
+  type MessageInitShape,
+  type MessageShape,
+  toBinary,
+  toJson,
+} from "@bufbuild/protobuf";
+import { anyPack } from "@bufbuild/protobuf/wkt";
+import { Code } from "@connectrpc/connect";
+import http2 from "node:http2";
+import type { AddressInfo } from "node:net";
+import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
+import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
+import { quoteUnsafeIntegers, toGoJson } from "../go_json.ts";
+import type { WireStatus } from "./sentinels.ts";
+
+/** The codec subtype modeld registers. */
+export const CODEC_SUBTYPE = "contenoxtransportjson";
+
+const utf8Decoder = new TextDecoder();
+const utf8Encoder = new TextEncoder();
+
+/** What a handler knows about the call it serves. */
+export interface CallContext {
+  /** The method name, e.g. `OpenSession`. */
+  readonly method: string;
+  /** Every value of a request header (lower-case name), in order. */
+  header(name: string): string[];
+  /** The id of the HTTP/2 connection (1, 2, ...), for connection-bound state. */
+  readonly connectionId: number;
+  /**
+   * Aborted when the client resets the stream, the connection drops, the
+   * `grpc-timeout` passes (reason: a `TimeoutError` DOMException) or the
+   * server is killed.
+   */
+  readonly signal: AbortSignal;
+}
+
+/** One RPC as received, for assertions in tests. */
+export interface RequestRecord {
+  /** The method name, e.g. `EnsurePrefix`. */
+  method: string;
+  /** The `x-contenox-owner-instance` value (several joined by `, `), or `undefined`. */
+  fenceHeader: string | undefined;
+  /** The request's `content-type`. */
+  contentType: string;
+  /** The first request message's JSON text, exactly as received ("" when none arrived). */
+  body: string;
+  /** How many request messages arrived (client streams send many). */
+  messages: number;
+}
+
+/** The handler of one method, typed by its descriptor. */
+export type MethodImpl<M> = M extends {
+  methodKind: "unary";
+  input: infer I extends DescMessage;
+  output: infer O extends DescMessage;
+} ? (req: MessageShape<I>, ctx: CallContext) => Promise<MessageInitShape<O>>
+  : M extends {
+    methodKind: "server_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? (req: MessageShape<I>, ctx: CallContext) => AsyncIterable<MessageInitShape<O>>
+  : M extends {
+    methodKind: "client_streaming";
+    input: infer I extends DescMessage;
+    output: infer O extends DescMessage;
+  } ? (reqs: AsyncIterable<MessageShape<I>>, ctx: CallContext) => Promise<MessageInitShape<O>>
+  : never;
+
+/** Handlers by the method's local (camelCase) name; absent ones are unknown methods. */
+export type ServiceImpl<S extends DescService> = {
+  [K in keyof S["method"]]?: MethodImpl<S["method"][K]>;
+};
+
+/** Options for {@linkcode GrpcServer}. */
+export interface GrpcServerOptions {
+  /** Turns what a handler threw into a status (default: INTERNAL with the error text). */
+  encodeError?: (err: unknown) => WireStatus;
+  /** The Go request type of a method, for grpc-go's codec error texts (default `<method>Req`). */
+  goRequestType?: (method: string) => string;
+  /** The largest request message accepted (grpc-go: 4 MiB by default, modeld v0.33+: 512 MiB). */
+  maxReceiveBytes?: number;
+  /** Called for each RPC once its request message(s) arrived (or the call failed early). */
+  onRequest?: (record: RequestRecord) => void;
+  /** Called when a client reset a call whose handler was still running. */
+  onCancelled?: (method: string) => void;
+  /** Called when an HTTP/2 connection closes. */
+  onConnectionClose?: (connectionId: number) => void;
+}
+
+/** A status a handler can throw to end a call with an exact code and message. */
+export class GrpcStatusError extends Error {
+  /** The status. */
+  readonly status: WireStatus;
+
+  /**
+   * @param status The code, message and optional overflow counts.
+   */
+  constructor(status: WireStatus) {
+    super(status.message);
+    this.name = "GrpcStatusError";
+    this.status = status;
+  }
+}
+
+/**
+ * Percent-encodes a `grpc-message` as grpc-go does: UTF-8 bytes outside
+ * 0x20–0x7E, and `%`, become `%XX`.
+ *
+ * @param message The status message.
+ * @returns The header value.
+ *
+ * @example
+ * ```ts
+ * import { encodeGrpcMessage } from "./grpc_server.ts";
+ * console.assert(encodeGrpcMessage("100% ü") === "100%25 %C3%BC");
+ * ```
+ */
+export function encodeGrpcMessage(message: string): string {
+  let out = "";
+  for (const b of utf8Encoder.encode(message)) {
+    if (b >= 0x20 && b <= 0x7e && b !== 0x25) out += String.fromCharCode(b);
+    else out += `%${b.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+/**
+ * The `grpc-status-details-bin` value of a status: unpadded standard base64 of
+ * a serialized `google.rpc.Status`, with one `ErrorInfo` for overflow counts.
+ * `undefined` when the status has no details.
+ *
+ * @param status The status.
+ * @returns The header value, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { Code } from "@connectrpc/connect";
+ * import { statusDetailsBin } from "./grpc_server.ts";
+ * const bin = statusDetailsBin({
+ *   code: Code.ResourceExhausted,
+ *   message: "context_overflow: …",
+ *   overflow: { stage: "prefix", residentTokens: 0, additionalTokens: 5, numCtx: 4 },
+ * });
+ * console.assert(bin !== undefined && !bin.endsWith("="));
+ * ```
+ */
+export function statusDetailsBin(status: WireStatus): string | undefined {
+  const o = status.overflow;
+  if (!o) return undefined;
+  const info = create(ErrorInfoSchema, {
+    reason: "context_overflow",
+    domain: "contenox.transport",
+    metadata: {
+      stage: o.stage,
+      resident_tokens: String(o.residentTokens),
+      additional_tokens: String(o.additionalTokens),
+      num_ctx: String(o.numCtx),
+    },
+  });
+  const st = create(StatusSchema, {
+    code: status.code,
+    message: status.message,
+    details: [anyPack(ErrorInfoSchema, info)],
+  });
+  return bytesToBase64(toBinary(StatusSchema, st)).replace(/=+$/, "");
+}
+
+/**
+ * A gRPC server for one service over h2c.
+ *
+ * @example
+ * ```ts ignore
+ * import { GrpcServer } from "./grpc_server.ts";
+ * import { Compute } from "../../gen/contenox/transport/v1/compute_pb.ts";
+ * const server = new GrpcServer(Compute, { health: async () => ({ ready: true }) });
+ * console.log(await server.listen("127.0.0.1", 0));
+ * await server.close();
+ * ```
+ */
+export class GrpcServer<S extends DescService> {
+  readonly #service: S;
+  readonly #impl: ServiceImpl<S>;
+  readonly #options: GrpcServerOptions;
+  readonly #server: http2.Http2Server;
+  readonly #sessions = new Map<http2.ServerHttp2Session, number>();
+  readonly #calls = new Set<AbortController>();
+  #connectionSeq = 0;
+  #closed = false;
+
+  /**
+   * @param service The service descriptor.
+   * @param impl The handlers.
+   * @param options Error encoding, limits and hooks.
+   */
+  constructor(service: S, impl: ServiceImpl<S>, options: GrpcServerOptions = {}) {
+    this.#service = service;
+    this.#impl = impl;
+    this.#options = options;
+    this.#server = http2.createServer();
+    this.#server.on("session", (session: http2.ServerHttp2Session) => {
+      const id = ++this.#connectionSeq;
+      this.#sessions.set(session, id);
+      session.on("error", () => {});
+      session.once("close", () => {
+        this.#sessions.delete(session);
+        this.#options.onConnectionClose?.(id);
+      });
+    });
+    this.#server.on("stream", (stream, headers, _flags, rawHeaders) => {
+      stream.on("error", () => {});
+      this.#onStream(stream, headers, rawHeaders as unknown as string[]).catch(() => {
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+      });
+    });
+  }
+
+  /**
+   * Starts listening.
+   *
+   * @param host The address to bind, e.g. `127.0.0.1`.
+   * @param port The port (0 = any free port).
+   * @returns The bound `host:port` (`[v6]:port` for IPv6).
+   *
+   * @example
+   * ```ts ignore
+   * const endpoint = await server.listen("127.0.0.1", 0);
+   * ```
+   */
+  listen(host: string, port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      this.#server.once("error", reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off("error", reject);
+        const addr = this.#server.address() as AddressInfo;
+        resolve(addr.family === "IPv6" ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`);
+      });
+    });
+  }
+
+  /** The number of open HTTP/2 connections. */
+  get connections(): number {
+    return this.#sessions.size;
+  }
+
+  /**
+   * Stops gracefully, like grpc-go's `GracefulStop`: stops accepting, sends
+   * GOAWAY on every connection and waits for calls in flight; after `graceMs`
+   * the remaining connections are destroyed.
+   *
+   * @param graceMs How long to wait for calls in flight.
+   * @returns When every connection is closed.
+   *
+   * @example
+   * ```ts ignore
+   * await server.close(1000);
+   * ```
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    for (const session of this.#sessions.keys()) session.close();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, graceMs);
+    });
+    await Promise.race([closed, grace]);
+    clearTimeout(timer);
+    if (this.#sessions.size > 0) {
+      this.destroy();
+      await closed;
+    }
+  }
+
+  /**
+   * Stops at once: aborts every call and destroys every connection without
+   * GOAWAY, as if the process died.
+   *
+   * @example
+   * ```ts ignore
+   * server.destroy();
+   * ```
+   */
+  destroy(): void {
+    this.#closed = true;
+    for (const call of this.#calls) call.abort(new DOMException("server killed", "AbortError"));
+    for (const session of this.#sessions.keys()) session.destroy();
+    if (this.#server.listening) this.#server.close();
+  }
+
+  async #onStream(
+    stream: http2.ServerHttp2Stream,
+    headers: http2.IncomingHttpHeaders,
+    rawHeaders: string[],
+  ): Promise<void> {
+    const connectionId = this.#sessions.get(stream.session as http2.ServerHttp2Session) ?? 0;
+    const path = String(headers[":path"] ?? "");
+    const contentType = String(headers["content-type"] ?? "");
+    const headerValues = (name: string): string[] => {
+      const out: string[] = [];
+      for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+        if (rawHeaders[i].toLowerCase() === name) out.push(rawHeaders[i + 1]);
+      }
+      return out;
+    };
+    const fence = headerValues("x-contenox-owner-instance");
+    const record: RequestRecord = {
+      method: path.slice(path.lastIndexOf("/") + 1),
+      fenceHeader: fence.length === 0 ? undefined : fence.join(", "),
+      contentType,
+      body: "",
+      messages: 0,
+    };
+
+    // grpc-go: a non-gRPC content type is HTTP 415 with INVALID_ARGUMENT.
+    const subtype = grpcSubtype(contentType);
+    if (subtype === undefined || headers[":method"] !== "POST") {
+      const bad = headers[":method"] !== "POST"
+        ? { status: 405, message: `invalid gRPC request method ${headers[":method"]}` }
+        : { status: 415, message: `invalid gRPC request content-type "${contentType}"` };
+      stream.respond({
+        ":status": bad.status,
+        "content-type": "application/grpc",
+        "grpc-status": String(Code.InvalidArgument),
+        "grpc-message": encodeGrpcMessage(bad.message),
+      }, { endStream: true });
+      this.#options.onRequest?.(record);
+      return;
+    }
+    const writer = new ResponseWriter(
+      stream,
+      subtype === "" ? "application/grpc" : `application/grpc+${subtype}`,
+    );
+
+    const method = this.#lookup(path);
+    if (typeof method === "string") {
+      writer.finish({ code: Code.Unimplemented, message: method });
+      this.#options.onRequest?.(record);
+      return;
+    }
+    record.method = method.name;
+
+    const controller = new AbortController();
+    this.#calls.add(controller);
+    let finished = false;
+    const onGone = () => {
+      if (finished || controller.signal.aborted) return;
+      controller.abort(new DOMException("the client cancelled the call", "AbortError"));
+      this.#options.onCancelled?.(method.name);
+    };
+    stream.once("aborted", onGone);
+    stream.once("close", onGone);
+    const timeoutMs = parseGrpcTimeout(String(headers["grpc-timeout"] ?? ""));
+    const signal = timeoutMs === undefined
+      ? controller.signal
+      : AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]);
+    const ctx: CallContext = {
+      method: method.name,
+      header: headerValues,
+      connectionId,
+      signal,
+    };
+
+    const maxBytes = this.#options.maxReceiveBytes ?? 4 * 1024 * 1024;
+    const goType = `*grpc.${this.#options.goRequestType?.(method.name) ?? lowerFirst(method.name) + "Req"}`;
+    const raw = readEnvelopes(stream, maxBytes);
+    const decode = (bytes: Uint8Array, unary: boolean): MessageShape<DescMessage> => {
+      const text = utf8Decoder.decode(bytes);
+      if (record.messages++ === 0) record.body = text;
+      const prefix = unary
+        ? "grpc: error unmarshalling request: "
+        : "grpc: failed to unmarshal the received message: ";
+      if (subtype !== CODEC_SUBTYPE) {
+        throw new GrpcStatusError({
+          code: Code.Internal,
+          message: `${prefix}failed to unmarshal, message is ${goType}, want proto.Message`,
+        });
+      }
+      try {
+        return parseGoJson(method.input, text, goType);
+      } catch (err) {
+        throw new GrpcStatusError({
+          code: Code.Internal,
+          message: prefix + (err instanceof Error ? err.message : String(err)),
+        });
+      }
+    };
+    const encode = (msg: MessageInitShape<DescMessage>): Uint8Array => {
+      const full = create(method.output, msg);
+      return utf8Encoder.encode(toGoJson(method.output, toJson(method.output, full)));
+    };
+    const fail = (err: unknown): WireStatus => {
+      if (err instanceof GrpcStatusError) return err.status;
+      return this.#options.encodeError?.(err) ??
+        { code: Code.Internal, message: err instanceof Error ? err.message : String(err) };
+    };
+
+    let logged = false;
+    const log = () => {
+      if (logged) return;
+      logged = true;
+      this.#options.onRequest?.(record);
+    };
+    try {
+      // deno-lint-ignore no-explicit-any
+      const handler = (this.#impl as Record<string, any>)[method.localName];
+      if (method.methodKind === "client_streaming") {
+        const reqs = (async function* () {
+          for await (const bytes of raw) yield decode(bytes, false);
+        })();
+        let first = true;
+        const withLog = (async function* () {
+          for await (const req of reqs) {
+            if (first) {
+              first = false;
+              log();
+            }
+            yield req;
+          }
+        })();
+        const res = await handler(withLog, ctx);
+        log();
+        await writer.send(encode(res));
+      } else {
+        const unary = method.methodKind === "unary";
+        const bytes = await readSingle(raw, unary);
+        const req = decode(bytes, unary);
+        log();
+        if (unary) {
+          const res = await handler(req, ctx);
+          await writer.send(encode(res));
+        } else {
+          for await (const chunk of handler(req, ctx) as AsyncIterable<MessageInitShape<DescMessage>>) {
+            if (signal.aborted) break;
+            await writer.send(encode(chunk));
+          }
+        }
+      }
+      finished = true;
+      writer.finish({ code: Code.Ok, message: "" });
+    } catch (err) {
+      log();
+      finished = true;
+      writer.finish(fail(err));
+    } finally {
+      this.#calls.delete(controller);
+    }
+  }
+
+  #lookup(path: string): DescMethod | string {
+    const m = /^\/([^/]+)\/([^/]+)$/.exec(path);
+    if (!m) return `malformed method name: "${path}"`;
+    const [, service, name] = m;
+    if (service !== this.#service.typeName) return `unknown service ${service}`;
+    const method = this.#service.methods.find((x) => x.name === name);
+    // deno-lint-ignore no-explicit-any
+    if (!method || !(this.#impl as Record<string, any>)[method.localName]) {
+      return `unknown method ${name} for service ${service}`;
+    }
+    return method;
+  }
+}
+
+/** Writes headers, messages and trailers (or a trailers-only response). */
+class ResponseWriter {
+  readonly #stream: http2.ServerHttp2Stream;
+  readonly #contentType: string;
+  #headersSent = false;
+  #final: WireStatus = { code: Code.Ok, message: "" };
+
+  constructor(stream: http2.ServerHttp2Stream, contentType: string) {
+    this.#stream = stream;
+    this.#contentType = contentType;
+  }
+
+  async send(message: Uint8Array): Promise<void> {
+    const stream = this.#stream;
+    if (stream.destroyed || stream.closed) {
+      throw new DOMException("the client cancelled the call", "AbortError");
+    }
+    if (!this.#headersSent) {
+      this.#headersSent = true;
+      stream.respond({ ":status": 200, "content-type": this.#contentType }, {
+        waitForTrailers: true,
+      });
+      stream.once("wantTrailers", () => stream.sendTrailers(statusHeaders(this.#final)));
+    }
+    const frame = new Uint8Array(5 + message.length);
+    new DataView(frame.buffer).setUint32(1, message.length);
+    frame.set(message, 5);
+    if (!stream.write(frame)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          stream.off("drain", done);
+          stream.off("close", done);
+          resolve();
+        };
+        stream.on("drain", done);
+        stream.on("close", done);
+      });
+    }
+  }
+
+  finish(status: WireStatus): void {
+    const stream = this.#stream;
+    if (stream.destroyed || stream.closed) return;
+    this.#final = status;
+    if (this.#headersSent) {
+      stream.end();
+      return;
+    }
+    this.#headersSent = true;
+    stream.respond({
+      ":status": 200,
+      "content-type": this.#contentType,
+      ...statusHeaders(status),
+    }, { endStream: true });
+  }
+}
+
+function statusHeaders(status: WireStatus): Record<string, string> {
+  const out: Record<string, string> = {
+    "grpc-status": String(status.code),
+    "grpc-message": encodeGrpcMessage(status.message),
+  };
+  const details = statusDetailsBin(status);
+  if (details !== undefined) out["grpc-status-details-bin"] = details;
+  return out;
+}
+
+/**
+ * The gRPC content-subtype of a content type, lower-cased: `""` for
+ * `application/grpc`, `x` for `application/grpc+x` or `application/grpc;x`,
+ * `undefined` for a non-gRPC type.
+ */
+function grpcSubtype(contentType: string): string | undefined {
+  const ct = contentType.toLowerCase();
+  const base = "application/grpc";
+  if (!ct.startsWith(base)) return undefined;
+  if (ct.length === base.length) return "";
+  const sep = ct[base.length];
+  if (sep !== "+" && sep !== ";") return undefined;
+  return ct.slice(base.length + 1);
+}
+
+/** Parses a `grpc-timeout` value (`30S`, `500m`) into milliseconds. */
+function parseGrpcTimeout(value: string): number | undefined {
+  const m = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+  return Math.max(0, Math.ceil(n * unitMs[m[2]]));
+}
+
+/** Yields each length-prefixed message payload of a request body. */
+async function* readEnvelopes(
+  stream: http2.ServerHttp2Stream,
+  maxBytes: number,
+): AsyncGenerator<Uint8Array> {
+  let pending = new Uint8Array(0);
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+    pending = concat(pending, new Uint8Array(chunk));
+    while (pending.length >= 5) {
+      const view = new DataView(pending.buffer, pending.byteOffset, pending.byteLength);
+      const flags = view.getUint8(0);
+      const length = view.getUint32(1);
+      if (length > maxBytes) {
+        throw new GrpcStatusError({
+          code: Code.ResourceExhausted,
+          message: `grpc: received message larger than max (${length} vs. ${maxBytes})`,
+        });
+      }
+      if (pending.length < 5 + length) break;
+      if (flags !== 0) {
+        throw new GrpcStatusError({
+          code: Code.Internal,
+          message: "grpc: compressed flag set with identity or empty encoding",
+        });
+      }
+      yield pending.slice(5, 5 + length);
+      pending = pending.slice(5 + length);
+    }
+  }
+  if (pending.length > 0) {
+    throw new GrpcStatusError({
+      code: Code.Internal,
+      message: "grpc: received a truncated message",
+    });
+  }
+}
+
+/** Reads the one request message of a unary or server-streaming call. */
+async function readSingle(raw: AsyncGenerator<Uint8Array>, unary: boolean): Promise<Uint8Array> {
+  const first = await raw.next();
+  if (first.done) {
+    // grpc-go: no request message at all.
+    throw new GrpcStatusError({
+      code: Code.Internal,
+      message: unary
+        ? "grpc: error while reading request: EOF"
+        : "grpc: failed to receive the request message: EOF",
+    });
+  }
+  const more = await raw.next();
+  if (!more.done) {
+    throw new GrpcStatusError({
+      code: Code.Internal,
+      message: unary
+        ? "grpc: client streaming protocol violation: get <nil>, want <EOF>"
+        : "grpc: client streaming protocol violation: get <nil>, want <EOF>",
+    });
+  }
+  return first.value;
+}
+
+/**
+ * Parses a request the way Go's `json.Unmarshal` accepts it, as closely as
+ * protobuf-es allows: unknown keys ignored, `null` = zero, 64-bit integers
+ * exact. Error texts imitate Go's for the common cases.
+ */
+function parseGoJson<D extends DescMessage>(desc: D, text: string, goType: string): MessageShape<D> {
+  if (text.trim() === "") throw new Error("unexpected end of JSON input");
+  let value: JsonValue;
+  try {
+    value = JSON.parse(quoteUnsafeIntegers(text)) as JsonValue;
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new Error(
+      /end of (JSON|data)/i.test(message) ? "unexpected end of JSON input" : `invalid character: ${message}`,
+    );
+  }
+  if (value === null) return create(desc);
+  if (typeof value !== "object" || Array.isArray(value)) {
+    const kind = Array.isArray(value) ? "array" : typeof value === "boolean" ? "bool" : typeof value;
+    throw new Error(`json: cannot unmarshal ${kind} into Go value of type ${goType.slice(1)}`);
+  }
+  try {
+    return fromJson(desc, value, { ignoreUnknownFields: true });
+  } catch (err) {
+    throw new Error(`json: cannot unmarshal into Go value of type ${goType.slice(1)}: ${
+      err instanceof Error ? err.message : String(err)
+    }`);
+  }
+}
+
+function lowerFirst(s: string): string {
+  return s.charAt(0).toLowerCase() + s.slice(1);
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+function bytesToBase64(bytes: Uint8Array): string {
+  let bin = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    bin += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(bin);
+}

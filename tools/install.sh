@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Installs the pinned toolchain from npm into .tools/: Deno 2.9.3, buf and
+# protoc-gen-es. Deno is pinned because 2.9.4-2.9.6 crash (SIGSEGV) when a
+# grpc-go server sends GOAWAY to an idle HTTP/2 client (denoland/deno#36788).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+npm ci --prefix .tools --no-audit --no-fund --loglevel=error
+./.tools/node_modules/.bin/deno --version | head -1
