@@ -56,6 +56,10 @@ export async function unary<T>(
   try {
     return await run({ signal: options.signal, timeoutMs: options.timeoutMs });
   } catch (err) {
-    throw fromRpcError(err, { rpc, endpoint: conn.endpoint, signal: options.signal }) as ModeldError;
+    throw fromRpcError(err, {
+      rpc,
+      endpoint: conn.endpoint,
+      signal: options.signal,
+    }) as ModeldError;
   }
 }

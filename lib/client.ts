@@ -138,7 +138,9 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
    */
   protected async connection(options: CallOptions): Promise<Connection> {
     if (this.#closed) {
-      throw new InvalidArgumentError("Cannot call modeld: this client was closed; create a new one");
+      throw new InvalidArgumentError(
+        "Cannot call modeld: this client was closed; create a new one",
+      );
     }
     const found = await detect({ dataRoot: this.dataRoot });
     if (found.state !== "running") throw errorForState(found);
@@ -216,7 +218,9 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
    */
   async endpoint(backendId: string, addr: string, options: CallOptions = {}): Promise<RemoteNode> {
     if (this.#closed) {
-      throw new InvalidArgumentError("Cannot dial a node: this client was closed; create a new one");
+      throw new InvalidArgumentError(
+        "Cannot dial a node: this client was closed; create a new one",
+      );
     }
     const cached = this.#remotes.get(backendId);
     if (cached && cached.addr === addr) {

@@ -221,7 +221,9 @@ export class DaemonUnreachableError extends DaemonUnavailableError {
     super(
       "unreachable",
       dataRoot,
-      `modeld holds a lease but does not answer a health probe at ${endpoint || "(no endpoint)"}: ` +
+      `modeld holds a lease but does not answer a health probe at ${
+        endpoint || "(no endpoint)"
+      }: ` +
         `${reason}`,
       { ...options, retryable: true },
     );

@@ -68,7 +68,9 @@ function writeMessage(desc: DescMessage, json: JsonValue): string {
   for (const [key, value] of Object.entries(json)) {
     if (value === undefined) continue;
     const field = desc.fields.find((f) => f.jsonName === key);
-    parts.push(`${JSON.stringify(key)}:${field ? writeField(field, value) : JSON.stringify(value)}`);
+    parts.push(
+      `${JSON.stringify(key)}:${field ? writeField(field, value) : JSON.stringify(value)}`,
+    );
   }
   return `{${parts.join(",")}}`;
 }
@@ -164,7 +166,10 @@ export function quoteUnsafeIntegers(text: string): string {
       i++;
       while (i < n) {
         const d = text.charCodeAt(i);
-        if ((d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b || d === 0x2d) i++;
+        if (
+          (d >= 0x30 && d <= 0x39) || d === 0x2e || d === 0x65 || d === 0x45 || d === 0x2b ||
+          d === 0x2d
+        ) i++;
         else break;
       }
       const literal = text.slice(start, i);

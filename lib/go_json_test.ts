@@ -60,9 +60,15 @@ Deno.test("int64 inside repeated messages and nested messages are bare too", () 
 
 Deno.test("optional pointers: set-to-zero is sent, unset is omitted", () => {
   const on = create(SuffixInputSchema, { enableThinking: false });
-  assert.match(toGoJson(SuffixInputSchema, toJson(SuffixInputSchema, on)), /"EnableThinking":false/);
+  assert.match(
+    toGoJson(SuffixInputSchema, toJson(SuffixInputSchema, on)),
+    /"EnableThinking":false/,
+  );
   const off = create(SuffixInputSchema, {});
-  assert.doesNotMatch(toGoJson(SuffixInputSchema, toJson(SuffixInputSchema, off)), /EnableThinking/);
+  assert.doesNotMatch(
+    toGoJson(SuffixInputSchema, toJson(SuffixInputSchema, off)),
+    /EnableThinking/,
+  );
   const temp = create(DecodeRequestSchema, { config: { temperature: 0 } });
   assert.match(toGoJson(DecodeRequestSchema, toJson(DecodeRequestSchema, temp)), /"Temperature":0/);
 });
@@ -82,7 +88,8 @@ Deno.test("non-ASCII text survives the round trip", () => {
 });
 
 Deno.test("incoming integers beyond 2^53 stay exact", () => {
-  const text = '{"model_name":"m","config":{"NumCtx":4096,"TensorSplit":null},"generation":18446744073709551615}';
+  const text =
+    '{"model_name":"m","config":{"NumCtx":4096,"TensorSplit":null},"generation":18446744073709551615}';
   const active = read(ActiveModelSchema, text);
   assert.equal(active.generation, 18446744073709551615n);
   assert.equal(active.config?.numCtx, 4096);
@@ -90,12 +97,16 @@ Deno.test("incoming integers beyond 2^53 stay exact", () => {
 });
 
 Deno.test("quoteUnsafeIntegers leaves strings, floats and safe integers alone", () => {
-  const text = '{"a":"12345678901234567890","b":1.5e300,"c":-9007199254740991,"d":-9007199254740993,"e":[1,22222222222222222222]}';
+  const text =
+    '{"a":"12345678901234567890","b":1.5e300,"c":-9007199254740991,"d":-9007199254740993,"e":[1,22222222222222222222]}';
   assert.equal(
     quoteUnsafeIntegers(text),
     '{"a":"12345678901234567890","b":1.5e300,"c":-9007199254740991,"d":"-9007199254740993","e":[1,"22222222222222222222"]}',
   );
-  assert.equal(quoteUnsafeIntegers('{"s":"a\\"1234567890123456789"}'), '{"s":"a\\"1234567890123456789"}');
+  assert.equal(
+    quoteUnsafeIntegers('{"s":"a\\"1234567890123456789"}'),
+    '{"s":"a\\"1234567890123456789"}',
+  );
 });
 
 Deno.test("unknown keys from newer daemons are ignored, float32 vectors read as numbers", () => {

@@ -28,12 +28,8 @@ import type {
   PushModelResponse,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { type CallOptions, unary } from "./call.ts";
-import {
-  InvalidArgumentError,
-  ModelNotActiveError,
-  ModelSwitchRequiredError,
-} from "./errors.ts";
-import { openPushFile, type PushProgress, type PushSource, pushFrames, sha256Hex } from "./push.ts";
+import { InvalidArgumentError, ModelNotActiveError, ModelSwitchRequiredError } from "./errors.ts";
+import { openPushFile, pushFrames, type PushProgress, type PushSource, sha256Hex } from "./push.ts";
 import { Session } from "./session.ts";
 import type { Connection } from "./transport.ts";
 
@@ -157,8 +153,12 @@ export abstract class ModeldNode {
   async openSession(model: ModelRef, options: ModelCallOptions = {}): Promise<Session> {
     const conn = await this.connection(options);
     const open = () =>
-      unary(conn, "OpenSession", options, (o) =>
-        conn.rpc.openSession(this.#modelRequest(conn, model, options.config), o));
+      unary(
+        conn,
+        "OpenSession",
+        options,
+        (o) => conn.rpc.openSession(this.#modelRequest(conn, model, options.config), o),
+      );
     let res;
     try {
       res = await open();
@@ -188,8 +188,12 @@ export abstract class ModeldNode {
    */
   async describe(model: ModelRef, options: ModelCallOptions = {}): Promise<ModelInfo> {
     const conn = await this.connection(options);
-    return unary(conn, "Describe", options, (o) =>
-      conn.rpc.describe(this.#modelRequest(conn, model, options.config), o));
+    return unary(
+      conn,
+      "Describe",
+      options,
+      (o) => conn.rpc.describe(this.#modelRequest(conn, model, options.config), o),
+    );
   }
 
   /**
@@ -228,8 +232,12 @@ export abstract class ModeldNode {
    */
   async status(options: CallOptions = {}): Promise<DaemonStatus> {
     const conn = await this.connection(options);
-    return unary(conn, "Status", options, (o) =>
-      conn.rpc.status({ ownerInstanceId: conn.instanceId }, o));
+    return unary(
+      conn,
+      "Status",
+      options,
+      (o) => conn.rpc.status({ ownerInstanceId: conn.instanceId }, o),
+    );
   }
 
   /**
@@ -286,8 +294,12 @@ export abstract class ModeldNode {
    */
   async listModels(options: CallOptions = {}): Promise<NodeModel[]> {
     const conn = await this.connection(options);
-    const res = await unary(conn, "ListModels", options, (o) =>
-      conn.rpc.listModels({ ownerInstanceId: conn.instanceId }, o));
+    const res = await unary(
+      conn,
+      "ListModels",
+      options,
+      (o) => conn.rpc.listModels({ ownerInstanceId: conn.instanceId }, o),
+    );
     return res.models;
   }
 
@@ -306,8 +318,12 @@ export abstract class ModeldNode {
   async removeModel(name: string, options: CallOptions = {}): Promise<void> {
     if (name === "") throw new InvalidArgumentError("Cannot remove a model: the name is empty");
     const conn = await this.connection(options);
-    await unary(conn, "RemoveModel", options, (o) =>
-      conn.rpc.removeModel({ ownerInstanceId: conn.instanceId, name }, o));
+    await unary(
+      conn,
+      "RemoveModel",
+      options,
+      (o) => conn.rpc.removeModel({ ownerInstanceId: conn.instanceId, name }, o),
+    );
   }
 
   /**
@@ -324,8 +340,12 @@ export abstract class ModeldNode {
    */
   async diskStats(options: CallOptions = {}): Promise<NodeDiskStats> {
     const conn = await this.connection(options);
-    return unary(conn, "DiskStats", options, (o) =>
-      conn.rpc.diskStats({ ownerInstanceId: conn.instanceId }, o));
+    return unary(
+      conn,
+      "DiskStats",
+      options,
+      (o) => conn.rpc.diskStats({ ownerInstanceId: conn.instanceId }, o),
+    );
   }
 
   /**
@@ -345,7 +365,9 @@ export abstract class ModeldNode {
    * ```
    */
   async pushModel(source: PushSource, options: PushModelOptions): Promise<PushModelResponse> {
-    if (options.name === "") throw new InvalidArgumentError("Cannot push a model: the name is empty");
+    if (options.name === "") {
+      throw new InvalidArgumentError("Cannot push a model: the name is empty");
+    }
     let digest = options.digest;
     let totalBytes = options.totalBytes;
     if (source instanceof Uint8Array) {
@@ -410,4 +432,3 @@ function toGeneration(value: bigint | number | undefined): bigint {
   }
   return BigInt(value);
 }
-

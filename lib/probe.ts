@@ -17,7 +17,11 @@
 import type { HealthResponse } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { type CallOptions, unary } from "./call.ts";
 import { detect, type DetectResult, errorForState } from "./detect.ts";
-import { type DaemonUnavailableError, DaemonUnreachableError, PermissionNeededError } from "./errors.ts";
+import {
+  type DaemonUnavailableError,
+  DaemonUnreachableError,
+  PermissionNeededError,
+} from "./errors.ts";
 import { dial } from "./transport.ts";
 
 /** The five probe states. */

@@ -8,7 +8,9 @@ Deno.test("frames are at most 4 MiB, manifest on the first frame only, bytes in 
   const bytes = new Uint8Array(MAX_FRAME_BYTES * 2 + 123).map((_, i) => i % 251);
   const frames = [];
   const progress: number[] = [];
-  for await (const f of pushFrames(bytes, manifest, (p) => progress.push(p.sentBytes))) frames.push(f);
+  for await (const f of pushFrames(bytes, manifest, (p) => progress.push(p.sentBytes))) {
+    frames.push(f);
+  }
   assert.deepEqual(frames.map((f) => f.data?.length), [MAX_FRAME_BYTES, MAX_FRAME_BYTES, 123]);
   assert.equal(frames[0].manifest?.name, "m");
   assert.ok(frames.slice(1).every((f) => f.manifest === undefined));
@@ -40,5 +42,8 @@ Deno.test("sha256Hex agrees with node:crypto for bytes and streams", async () =>
   const bytes = new TextEncoder().encode("weights-a");
   const want = createHash("sha256").update(bytes).digest("hex");
   assert.equal(await sha256Hex(bytes), want);
-  assert.equal(await sha256Hex(ReadableStream.from([bytes.subarray(0, 4), bytes.subarray(4)])), want);
+  assert.equal(
+    await sha256Hex(ReadableStream.from([bytes.subarray(0, 4), bytes.subarray(4)])),
+    want,
+  );
 });

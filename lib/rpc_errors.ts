@@ -29,8 +29,8 @@ import {
   ConnectionError,
   type ContextOverflowCounts,
   daemonErrorFor,
-  DaemonInternalError,
   type DaemonErrorToken,
+  DaemonInternalError,
   DaemonTooOldError,
   isDaemonErrorToken,
   isPermissionError,
@@ -115,7 +115,13 @@ export function fromRpcError(err: unknown, ctx: RpcErrorContext): ModeldError {
     return new DaemonInternalError(ctx.rpc, Code.Unknown, String(err), { cause: err });
   }
   const message = err.rawMessage;
-  const classified = classifyMessage(message, err.code, ctx.rpc, err, () => overflowFromDetails(err));
+  const classified = classifyMessage(
+    message,
+    err.code,
+    ctx.rpc,
+    err,
+    () => overflowFromDetails(err),
+  );
   if (classified) return classified;
   switch (err.code) {
     case Code.Unimplemented:

@@ -23,7 +23,10 @@ const ctx = { rpc: "OpenSession", endpoint: "127.0.0.1:40517" };
 
 Deno.test("every daemon token maps to its own class and keeps the detail", () => {
   for (const token of DAEMON_ERROR_TOKENS) {
-    const err = fromRpcError(new ConnectError(`${token}: something broke: x`, Code.FailedPrecondition), ctx);
+    const err = fromRpcError(
+      new ConnectError(`${token}: something broke: x`, Code.FailedPrecondition),
+      ctx,
+    );
     assert.ok(err instanceof DaemonError, token);
     assert.equal((err as DaemonError).token, token);
     assert.equal(err.code, token);
@@ -35,7 +38,9 @@ Deno.test("every daemon token maps to its own class and keeps the detail", () =>
 
 Deno.test("tokens are distinct classes, not one class with a field", () => {
   const classes = new Set(
-    DAEMON_ERROR_TOKENS.map((t) => fromRpcError(new ConnectError(`${t}: x`, Code.Internal), ctx).constructor),
+    DAEMON_ERROR_TOKENS.map((t) =>
+      fromRpcError(new ConnectError(`${t}: x`, Code.Internal), ctx).constructor
+    ),
   );
   assert.equal(classes.size, DAEMON_ERROR_TOKENS.length);
 });
@@ -72,7 +77,10 @@ Deno.test("context_overflow reads its counts from the ErrorInfo detail", () => {
 
 Deno.test("context_overflow without a detail has zero counts (v0.32.3, memory service)", () => {
   const err = fromRpcError(
-    new ConnectError("context_overflow: exceeded the session context window", Code.ResourceExhausted),
+    new ConnectError(
+      "context_overflow: exceeded the session context window",
+      Code.ResourceExhausted,
+    ),
     ctx,
   );
   assert.ok(err instanceof ContextOverflowError);
@@ -80,9 +88,15 @@ Deno.test("context_overflow without a detail has zero counts (v0.32.3, memory se
 });
 
 Deno.test("a foreign ErrorInfo reason is ignored; bad metadata counts read as 0", () => {
-  const wire = new ConnectError("context_overflow: exceeded the session context window", Code.ResourceExhausted);
+  const wire = new ConnectError(
+    "context_overflow: exceeded the session context window",
+    Code.ResourceExhausted,
+  );
   const other = create(ErrorInfoSchema, { reason: "other", metadata: { num_ctx: "9" } });
-  const odd = create(ErrorInfoSchema, { reason: "context_overflow", metadata: { num_ctx: "many", stage: "decode" } });
+  const odd = create(ErrorInfoSchema, {
+    reason: "context_overflow",
+    metadata: { num_ctx: "many", stage: "decode" },
+  });
   wire.details.push({ type: "google.rpc.ErrorInfo", value: toBinary(ErrorInfoSchema, other) });
   wire.details.push({ type: "google.rpc.ErrorInfo", value: toBinary(ErrorInfoSchema, odd) });
   const err = fromRpcError(wire, ctx) as ContextOverflowError;
@@ -91,7 +105,10 @@ Deno.test("a foreign ErrorInfo reason is ignored; bad metadata counts read as 0"
 
 Deno.test("unknown method means the daemon predates the RPC and says which version added it", () => {
   const err = fromRpcError(
-    new ConnectError("unknown method Status for service contenox.transport.v1.Compute", Code.Unimplemented),
+    new ConnectError(
+      "unknown method Status for service contenox.transport.v1.Compute",
+      Code.Unimplemented,
+    ),
     { rpc: "Status", endpoint: "x:1" },
   );
   assert.ok(err instanceof DaemonTooOldError);
@@ -100,9 +117,17 @@ Deno.test("unknown method means the daemon predates the RPC and says which versi
 });
 
 Deno.test("transport failures: unavailable, deadline, internal", () => {
-  assert.ok(fromRpcError(new ConnectError("connect ECONNREFUSED", Code.Unavailable), ctx) instanceof ConnectionError);
-  assert.ok(fromRpcError(new ConnectError("deadline", Code.DeadlineExceeded), ctx) instanceof TimeoutError);
-  const internal = fromRpcError(new ConnectError("internal: modeld: no local inference backend", Code.Internal), ctx);
+  assert.ok(
+    fromRpcError(new ConnectError("connect ECONNREFUSED", Code.Unavailable), ctx) instanceof
+      ConnectionError,
+  );
+  assert.ok(
+    fromRpcError(new ConnectError("deadline", Code.DeadlineExceeded), ctx) instanceof TimeoutError,
+  );
+  const internal = fromRpcError(
+    new ConnectError("internal: modeld: no local inference backend", Code.Internal),
+    ctx,
+  );
   assert.ok(internal instanceof DaemonInternalError);
   assert.equal(internal.code, "internal");
   assert.ok(!internal.retryable);
@@ -111,30 +136,52 @@ Deno.test("transport failures: unavailable, deadline, internal", () => {
 Deno.test("a caller abort is AbortedError; an AbortSignal.timeout reason is TimeoutError", () => {
   const user = new AbortController();
   user.abort();
-  assert.ok(fromRpcError(new ConnectError("x", Code.Canceled), { ...ctx, signal: user.signal }) instanceof AbortedError);
+  assert.ok(
+    fromRpcError(new ConnectError("x", Code.Canceled), { ...ctx, signal: user.signal }) instanceof
+      AbortedError,
+  );
   const timed = new AbortController();
   timed.abort(new DOMException("t", "TimeoutError"));
-  assert.ok(fromRpcError(new ConnectError("x", Code.Canceled), { ...ctx, signal: timed.signal }) instanceof TimeoutError);
+  assert.ok(
+    fromRpcError(new ConnectError("x", Code.Canceled), { ...ctx, signal: timed.signal }) instanceof
+      TimeoutError,
+  );
 });
 
 Deno.test("stream error chunk with token and detail (v0.33+)", () => {
   const err = fromStreamErrorChunk(create(DecodeChunkSchema, {
-    error: "exceeded the session context window during decode: resident_tokens=3 additional_tokens=1 num_ctx=4",
+    error:
+      "exceeded the session context window during decode: resident_tokens=3 additional_tokens=1 num_ctx=4",
     errorToken: "context_overflow",
     errorDetail: { stage: "decode", residentTokens: 3, additionalTokens: 1, numCtx: 4 },
   }));
   assert.ok(err instanceof ContextOverflowError);
-  assert.deepEqual([err.stage, err.residentTokens, err.additionalTokens, err.numCtx], ["decode", 3, 1, 4]);
+  assert.deepEqual([err.stage, err.residentTokens, err.additionalTokens, err.numCtx], [
+    "decode",
+    3,
+    1,
+    4,
+  ]);
   assert.equal((err as DaemonError).grpcCode, 0);
 });
 
 Deno.test("stream error chunk keeps slot_generation_stale and manifest_mismatch classes", () => {
   assert.ok(
-    fromStreamErrorChunk(create(DecodeChunkSchema, { error: "stale modeld slot generation", errorToken: "slot_generation_stale" })) instanceof
+    fromStreamErrorChunk(
+      create(DecodeChunkSchema, {
+        error: "stale modeld slot generation",
+        errorToken: "slot_generation_stale",
+      }),
+    ) instanceof
       SlotGenerationStaleError,
   );
   assert.ok(
-    fromStreamErrorChunk(create(DecodeChunkSchema, { error: "contextasm: context manifest mismatch: x", errorToken: "manifest_mismatch" })) instanceof
+    fromStreamErrorChunk(
+      create(DecodeChunkSchema, {
+        error: "contextasm: context manifest mismatch: x",
+        errorToken: "manifest_mismatch",
+      }),
+    ) instanceof
       ManifestMismatchError,
   );
 });
@@ -143,7 +190,8 @@ Deno.test("v0.32.3 token-less stream errors are classified by sentinel text, nev
   const closed = fromStreamErrorChunk(create(DecodeChunkSchema, { error: "session is closed" }));
   assert.ok(closed instanceof SessionClosedError);
   const overflow = fromStreamErrorChunk(create(DecodeChunkSchema, {
-    error: "exceeded the session context window during decode: resident_tokens=3 additional_tokens=1 num_ctx=4",
+    error:
+      "exceeded the session context window during decode: resident_tokens=3 additional_tokens=1 num_ctx=4",
   })) as ContextOverflowError;
   assert.ok(overflow instanceof ContextOverflowError);
   assert.equal(overflow.numCtx, 4, "counts parsed from the text");

@@ -105,10 +105,14 @@ export class Session implements AsyncDisposable {
    * console.log(status.reusedTokens, status.prefilledTokens);
    * ```
    */
-  ensurePrefix(prefix: PrefixInput, options: CallOptions = {}): Promise<PrefixStatus> {
+  async ensurePrefix(prefix: PrefixInput, options: CallOptions = {}): Promise<PrefixStatus> {
     this.#assertOpen("ensurePrefix");
-    return unary(this.#conn, "EnsurePrefix", options, (o) =>
-      this.#conn.rpc.ensurePrefix({ handle: this.handle, prefix }, o));
+    return unary(
+      this.#conn,
+      "EnsurePrefix",
+      options,
+      (o) => this.#conn.rpc.ensurePrefix({ handle: this.handle, prefix }, o),
+    );
   }
 
   /**
@@ -124,10 +128,14 @@ export class Session implements AsyncDisposable {
    * await session.prefillSuffix({ text: "What is 2+2?" });
    * ```
    */
-  prefillSuffix(suffix: SuffixInput, options: CallOptions = {}): Promise<SuffixStatus> {
+  async prefillSuffix(suffix: SuffixInput, options: CallOptions = {}): Promise<SuffixStatus> {
     this.#assertOpen("prefillSuffix");
-    return unary(this.#conn, "PrefillSuffix", options, (o) =>
-      this.#conn.rpc.prefillSuffix({ handle: this.handle, suffix }, o));
+    return unary(
+      this.#conn,
+      "PrefillSuffix",
+      options,
+      (o) => this.#conn.rpc.prefillSuffix({ handle: this.handle, suffix }, o),
+    );
   }
 
   /**
@@ -146,9 +154,11 @@ export class Session implements AsyncDisposable {
    * ```
    */
   decode(config: DecodeConfig = {}, options: CallOptions = {}): DecodeStream {
-    this.#assertOpen("decode");
     return new DecodeStream(
-      (signal) => this.#conn.rpc.decode({ handle: this.handle, config }, { signal }),
+      (signal) => {
+        this.#assertOpen("decode"); // checked when iterated, so the error surfaces in the loop
+        return this.#conn.rpc.decode({ handle: this.handle, config }, { signal });
+      },
       { ...options, endpoint: this.#conn.endpoint },
     );
   }
@@ -166,10 +176,14 @@ export class Session implements AsyncDisposable {
    * console.log(report.residentTokens, report.numCtx, report.closed);
    * ```
    */
-  explainContext(options: CallOptions = {}): Promise<ContextReport> {
+  async explainContext(options: CallOptions = {}): Promise<ContextReport> {
     this.#assertOpen("explainContext");
-    return unary(this.#conn, "ExplainContext", options, (o) =>
-      this.#conn.rpc.explainContext({ handle: this.handle }, o));
+    return unary(
+      this.#conn,
+      "ExplainContext",
+      options,
+      (o) => this.#conn.rpc.explainContext({ handle: this.handle }, o),
+    );
   }
 
   /**
@@ -186,10 +200,14 @@ export class Session implements AsyncDisposable {
    * await session.restore(snap);
    * ```
    */
-  snapshot(options: CallOptions = {}): Promise<SessionSnapshot> {
+  async snapshot(options: CallOptions = {}): Promise<SessionSnapshot> {
     this.#assertOpen("snapshot");
-    return unary(this.#conn, "Snapshot", options, (o) =>
-      this.#conn.rpc.snapshot({ handle: this.handle }, o));
+    return unary(
+      this.#conn,
+      "Snapshot",
+      options,
+      (o) => this.#conn.rpc.snapshot({ handle: this.handle }, o),
+    );
   }
 
   /**
@@ -205,8 +223,12 @@ export class Session implements AsyncDisposable {
    */
   async restore(snapshot: SnapshotInput, options: CallOptions = {}): Promise<void> {
     this.#assertOpen("restore");
-    await unary(this.#conn, "Restore", options, (o) =>
-      this.#conn.rpc.restore({ handle: this.handle, snapshot }, o));
+    await unary(
+      this.#conn,
+      "Restore",
+      options,
+      (o) => this.#conn.rpc.restore({ handle: this.handle, snapshot }, o),
+    );
   }
 
   /**
@@ -224,8 +246,12 @@ export class Session implements AsyncDisposable {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      await unary(this.#conn, "CloseSession", options, (o) =>
-        this.#conn.rpc.closeSession({ handle: this.handle }, o));
+      await unary(
+        this.#conn,
+        "CloseSession",
+        options,
+        (o) => this.#conn.rpc.closeSession({ handle: this.handle }, o),
+      );
     } catch (err) {
       if (!isAlreadyGone(err)) throw err;
     }

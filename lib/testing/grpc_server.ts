@@ -50,13 +50,32 @@ import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import { quoteUnsafeIntegers, toGoJson } from "../go_json.ts";
 import type { WireStatus } from "./sentinels.ts";
 
-/** The codec subtype modeld registers. */
+/**
+ * The codec subtype modeld registers.
+ *
+ * @example
+ * ```ts
+ * import { CODEC_SUBTYPE } from "./grpc_server.ts";
+ * console.assert(`application/grpc+${CODEC_SUBTYPE}` === "application/grpc+contenoxtransportjson");
+ * ```
+ */
 export const CODEC_SUBTYPE = "contenoxtransportjson";
 
 const utf8Decoder = new TextDecoder();
 const utf8Encoder = new TextEncoder();
 
-/** What a handler knows about the call it serves. */
+/**
+ * What a handler knows about the call it serves.
+ *
+ * @example
+ * ```ts
+ * import type { CallContext } from "./grpc_server.ts";
+ * function fence(ctx: CallContext): string | undefined {
+ *   const values = ctx.header("x-contenox-owner-instance");
+ *   return values.length === 1 ? values[0] : undefined;
+ * }
+ * ```
+ */
 export interface CallContext {
   /** The method name, e.g. `OpenSession`. */
   readonly method: string;
@@ -72,7 +91,15 @@ export interface CallContext {
   readonly signal: AbortSignal;
 }
 
-/** One RPC as received, for assertions in tests. */
+/**
+ * One RPC as received, for assertions in tests.
+ *
+ * @example
+ * ```ts ignore
+ * const open = daemon.requests.find((r) => r.method === "OpenSession")!;
+ * console.assert(open.fenceHeader === daemon.instanceId && open.body.includes('"NumCtx"'));
+ * ```
+ */
 export interface RequestRecord {
   /** The method name, e.g. `EnsurePrefix`. */
   method: string;
@@ -123,9 +150,21 @@ export interface GrpcServerOptions {
   onCancelled?: (method: string) => void;
   /** Called when an HTTP/2 connection closes. */
   onConnectionClose?: (connectionId: number) => void;
+  /** Calls wait for this before being dispatched (e.g. until the lease is taken). */
+  ready?: Promise<unknown>;
 }
 
-/** A status a handler can throw to end a call with an exact code and message. */
+/**
+ * A status a handler can throw to end a call with an exact code and message.
+ *
+ * @example
+ * ```ts
+ * import { Code } from "@connectrpc/connect";
+ * import { GrpcStatusError } from "./grpc_server.ts";
+ * const err = new GrpcStatusError({ code: Code.Unknown, message: "EOF" });
+ * console.assert(err.status.code === Code.Unknown);
+ * ```
+ */
 export class GrpcStatusError extends Error {
   /** The status. */
   readonly status: WireStatus;
@@ -217,7 +256,7 @@ export function statusDetailsBin(status: WireStatus): string | undefined {
  */
 export class GrpcServer<S extends DescService> {
   readonly #service: S;
-  readonly #impl: ServiceImpl<S>;
+  readonly #impl: () => ServiceImpl<S>;
   readonly #options: GrpcServerOptions;
   readonly #server: http2.Http2Server;
   readonly #sessions = new Map<http2.ServerHttp2Session, number>();
@@ -227,12 +266,16 @@ export class GrpcServer<S extends DescService> {
 
   /**
    * @param service The service descriptor.
-   * @param impl The handlers.
+   * @param impl The handlers, or a function giving them (called once `ready` settles).
    * @param options Error encoding, limits and hooks.
    */
-  constructor(service: S, impl: ServiceImpl<S>, options: GrpcServerOptions = {}) {
+  constructor(
+    service: S,
+    impl: ServiceImpl<S> | (() => ServiceImpl<S>),
+    options: GrpcServerOptions = {},
+  ) {
     this.#service = service;
-    this.#impl = impl;
+    this.#impl = typeof impl === "function" ? impl : () => impl;
     this.#options = options;
     this.#server = http2.createServer();
     this.#server.on("session", (session: http2.ServerHttp2Session) => {
@@ -244,9 +287,14 @@ export class GrpcServer<S extends DescService> {
         this.#options.onConnectionClose?.(id);
       });
     });
-    this.#server.on("stream", (stream, headers, _flags, rawHeaders) => {
+    this.#server.on("stream", (
+      stream: http2.ServerHttp2Stream,
+      headers: http2.IncomingHttpHeaders,
+      _flags: number,
+      rawHeaders: string[],
+    ) => {
       stream.on("error", () => {});
-      this.#onStream(stream, headers, rawHeaders as unknown as string[]).catch(() => {
+      this.#onStream(stream, headers, rawHeaders).catch(() => {
         if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
       });
     });
@@ -270,7 +318,11 @@ export class GrpcServer<S extends DescService> {
       this.#server.listen(port, host, () => {
         this.#server.off("error", reject);
         const addr = this.#server.address() as AddressInfo;
-        resolve(addr.family === "IPv6" ? `[${addr.address}]:${addr.port}` : `${addr.address}:${addr.port}`);
+        resolve(
+          addr.family === "IPv6"
+            ? `[${addr.address}]:${addr.port}`
+            : `${addr.address}:${addr.port}`,
+        );
       });
     });
   }
@@ -362,6 +414,7 @@ export class GrpcServer<S extends DescService> {
         "grpc-status": String(Code.InvalidArgument),
         "grpc-message": encodeGrpcMessage(bad.message),
       }, { endStream: true });
+      stream.resume();
       this.#options.onRequest?.(record);
       return;
     }
@@ -370,9 +423,11 @@ export class GrpcServer<S extends DescService> {
       subtype === "" ? "application/grpc" : `application/grpc+${subtype}`,
     );
 
+    await this.#options.ready;
     const method = this.#lookup(path);
     if (typeof method === "string") {
       writer.finish({ code: Code.Unimplemented, message: method });
+      stream.resume();
       this.#options.onRequest?.(record);
       return;
     }
@@ -400,7 +455,9 @@ export class GrpcServer<S extends DescService> {
     };
 
     const maxBytes = this.#options.maxReceiveBytes ?? 4 * 1024 * 1024;
-    const goType = `*grpc.${this.#options.goRequestType?.(method.name) ?? lowerFirst(method.name) + "Req"}`;
+    const goType = `*grpc.${
+      this.#options.goRequestType?.(method.name) ?? lowerFirst(method.name) + "Req"
+    }`;
     const raw = readEnvelopes(stream, maxBytes);
     const decode = (bytes: Uint8Array, unary: boolean): MessageShape<DescMessage> => {
       const text = utf8Decoder.decode(bytes);
@@ -441,7 +498,7 @@ export class GrpcServer<S extends DescService> {
     };
     try {
       // deno-lint-ignore no-explicit-any
-      const handler = (this.#impl as Record<string, any>)[method.localName];
+      const handler = (this.#impl() as Record<string, any>)[method.localName];
       if (method.methodKind === "client_streaming") {
         const reqs = (async function* () {
           for await (const bytes of raw) yield decode(bytes, false);
@@ -468,20 +525,25 @@ export class GrpcServer<S extends DescService> {
           const res = await handler(req, ctx);
           await writer.send(encode(res));
         } else {
-          for await (const chunk of handler(req, ctx) as AsyncIterable<MessageInitShape<DescMessage>>) {
+          for await (
+            const chunk of handler(req, ctx) as AsyncIterable<MessageInitShape<DescMessage>>
+          ) {
             if (signal.aborted) break;
             await writer.send(encode(chunk));
           }
         }
       }
       finished = true;
-      writer.finish({ code: Code.Ok, message: "" });
+      writer.finish({ code: 0, message: "" });
     } catch (err) {
       log();
       finished = true;
       writer.finish(fail(err));
     } finally {
       this.#calls.delete(controller);
+      // Discard what the client still sends (e.g. a push refused early), so
+      // its writes never block on flow control.
+      if (!stream.destroyed) stream.resume();
     }
   }
 
@@ -492,7 +554,7 @@ export class GrpcServer<S extends DescService> {
     if (service !== this.#service.typeName) return `unknown service ${service}`;
     const method = this.#service.methods.find((x) => x.name === name);
     // deno-lint-ignore no-explicit-any
-    if (!method || !(this.#impl as Record<string, any>)[method.localName]) {
+    if (!method || !(this.#impl() as Record<string, any>)[method.localName]) {
       return `unknown method ${name} for service ${service}`;
     }
     return method;
@@ -504,7 +566,7 @@ class ResponseWriter {
   readonly #stream: http2.ServerHttp2Stream;
   readonly #contentType: string;
   #headersSent = false;
-  #final: WireStatus = { code: Code.Ok, message: "" };
+  #final: WireStatus = { code: 0, message: "" };
 
   constructor(stream: http2.ServerHttp2Stream, contentType: string) {
     this.#stream = stream;
@@ -586,7 +648,14 @@ function parseGrpcTimeout(value: string): number | undefined {
   const m = /^(\d{1,8})([HMSmun])$/.exec(value);
   if (!m) return undefined;
   const n = Number(m[1]);
-  const unitMs: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+  const unitMs: Record<string, number> = {
+    H: 3_600_000,
+    M: 60_000,
+    S: 1000,
+    m: 1,
+    u: 1e-3,
+    n: 1e-6,
+  };
   return Math.max(0, Math.ceil(n * unitMs[m[2]]));
 }
 
@@ -595,7 +664,7 @@ async function* readEnvelopes(
   stream: http2.ServerHttp2Stream,
   maxBytes: number,
 ): AsyncGenerator<Uint8Array> {
-  let pending = new Uint8Array(0);
+  let pending: Uint8Array = new Uint8Array(0);
   for await (const chunk of stream as AsyncIterable<Uint8Array>) {
     pending = concat(pending, new Uint8Array(chunk));
     while (pending.length >= 5) {
@@ -631,23 +700,15 @@ async function* readEnvelopes(
 async function readSingle(raw: AsyncGenerator<Uint8Array>, unary: boolean): Promise<Uint8Array> {
   const first = await raw.next();
   if (first.done) {
-    // grpc-go: no request message at all.
-    throw new GrpcStatusError({
-      code: Code.Internal,
-      message: unary
-        ? "grpc: error while reading request: EOF"
-        : "grpc: failed to receive the request message: EOF",
-    });
+    // grpc-go: a stream handler's RecvMsg returns io.EOF, which becomes UNKNOWN "EOF".
+    throw new GrpcStatusError(
+      unary
+        ? { code: Code.Internal, message: "grpc: error while reading request: EOF" }
+        : { code: Code.Unknown, message: "EOF" },
+    );
   }
-  const more = await raw.next();
-  if (!more.done) {
-    throw new GrpcStatusError({
-      code: Code.Internal,
-      message: unary
-        ? "grpc: client streaming protocol violation: get <nil>, want <EOF>"
-        : "grpc: client streaming protocol violation: get <nil>, want <EOF>",
-    });
-  }
+  // Like grpc-go, read exactly one message; anything after it is ignored. (Not
+  // `raw.return()`: ending the stream iterator early would destroy the stream.)
   return first.value;
 }
 
@@ -656,7 +717,11 @@ async function readSingle(raw: AsyncGenerator<Uint8Array>, unary: boolean): Prom
  * protobuf-es allows: unknown keys ignored, `null` = zero, 64-bit integers
  * exact. Error texts imitate Go's for the common cases.
  */
-function parseGoJson<D extends DescMessage>(desc: D, text: string, goType: string): MessageShape<D> {
+function parseGoJson<D extends DescMessage>(
+  desc: D,
+  text: string,
+  goType: string,
+): MessageShape<D> {
   if (text.trim() === "") throw new Error("unexpected end of JSON input");
   let value: JsonValue;
   try {
@@ -664,20 +729,28 @@ function parseGoJson<D extends DescMessage>(desc: D, text: string, goType: strin
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     throw new Error(
-      /end of (JSON|data)/i.test(message) ? "unexpected end of JSON input" : `invalid character: ${message}`,
+      /end of (JSON|data)/i.test(message)
+        ? "unexpected end of JSON input"
+        : `invalid character: ${message}`,
     );
   }
   if (value === null) return create(desc);
   if (typeof value !== "object" || Array.isArray(value)) {
-    const kind = Array.isArray(value) ? "array" : typeof value === "boolean" ? "bool" : typeof value;
+    const kind = Array.isArray(value)
+      ? "array"
+      : typeof value === "boolean"
+      ? "bool"
+      : typeof value;
     throw new Error(`json: cannot unmarshal ${kind} into Go value of type ${goType.slice(1)}`);
   }
   try {
     return fromJson(desc, value, { ignoreUnknownFields: true });
   } catch (err) {
-    throw new Error(`json: cannot unmarshal into Go value of type ${goType.slice(1)}: ${
-      err instanceof Error ? err.message : String(err)
-    }`);
+    throw new Error(
+      `json: cannot unmarshal into Go value of type ${goType.slice(1)}: ${
+        err instanceof Error ? err.message : String(err)
+      }`,
+    );
   }
 }
 

@@ -43,7 +43,6 @@ import {
   type SessionSnapshotSchema,
   type SuffixInput,
   type SuffixStatusSchema,
-  type ToolCallSchema,
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
 import { manifestDigest } from "../context.ts";
 import { type DaemonVersion, errorToken, type OverflowDetail, ServiceError } from "./sentinels.ts";
@@ -51,8 +50,23 @@ import { type DaemonVersion, errorToken, type OverflowDetail, ServiceError } fro
 /** A Decode stream message as the test daemon builds it. */
 export type DecodeChunkInit = MessageInitShape<typeof DecodeChunkSchema>;
 
-/** A tool call in a scripted reply. */
-export type ToolCallInit = MessageInitShape<typeof ToolCallSchema>;
+/**
+ * A tool call in a scripted reply (`arguments` is a JSON-encoded string).
+ *
+ * @example
+ * ```ts
+ * import type { ToolCallInit } from "./memory_service.ts";
+ * const call: ToolCallInit = { id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"x"}' } };
+ * ```
+ */
+export interface ToolCallInit {
+  /** The call id, e.g. `call_1`. */
+  id?: string;
+  /** Always `function`. */
+  type?: string;
+  /** The function called. */
+  function?: { name?: string; arguments?: string };
+}
 
 /**
  * A scripted Decode reply. Each piece of `tokens` (or of `text`, split into
@@ -60,6 +74,16 @@ export type ToolCallInit = MessageInitShape<typeof ToolCallSchema>;
  * pieces come first (HEAD only); `toolCalls` follow in one chunk (HEAD only);
  * `error` ends the stream with an in-band error chunk. `MaxTokens` caps
  * thinking plus text pieces (≤ 0 means 256, llama's default).
+ *
+ * @example
+ * ```ts
+ * import type { DecodeScript } from "./memory_service.ts";
+ * const script: DecodeScript = {
+ *   thinking: ["Let me think."],
+ *   tokens: ["The", " answer", " is", " 4."],
+ *   error: { token: "session_fatal" },
+ * };
+ * ```
  */
 export interface DecodeScript {
   /** Text pieces, one chunk each. */
@@ -74,17 +98,62 @@ export interface DecodeScript {
   error?: { token: string; message?: string; overflow?: OverflowDetail };
 }
 
-/** What a reply function is told about the Decode call. */
+/**
+ * The Decode config a reply function sees (the `DecodeConfig` message, as received).
+ *
+ * @example
+ * ```ts
+ * import type { Reply } from "./memory_service.ts";
+ * const reply: Reply = ({ config }) => "word ".repeat(Math.max(1, config.maxTokens));
+ * ```
+ */
+export interface ReplyDecodeConfig {
+  /** `MaxTokens` (0 = none for the default reply, 256 for a scripted one). */
+  maxTokens: number;
+  /** `Temperature` (`undefined` = null). */
+  temperature?: number;
+  /** `TopP`. */
+  topP?: number;
+  /** `TopK`. */
+  topK: number;
+  /** `Seed`. */
+  seed?: bigint;
+  /** `ParserProtocols` (HEAD). */
+  parserProtocols: string[];
+  /** `ReasoningFormat` (HEAD). */
+  reasoningFormat: string;
+  /** `StructuredOutput` (HEAD). */
+  structuredOutput?: { protocol: string; payload: string; toolName: string };
+}
+
+/**
+ * What a reply function is told about the Decode call.
+ *
+ * @example
+ * ```ts
+ * import type { ReplyRequest } from "./memory_service.ts";
+ * const echo = (req: ReplyRequest) => `${req.handle}: ${req.prompt.suffix}`;
+ * ```
+ */
 export interface ReplyRequest {
   /** The session handle. */
   handle: string;
   /** The Decode config as received. */
-  config: DecodeConfig;
+  config: ReplyDecodeConfig;
   /** The resident prompt: the last EnsurePrefix text and the suffix text since. */
   prompt: { prefix: string; suffix: string };
 }
 
-/** A fixed reply text, or a function choosing the reply per call. */
+/**
+ * A fixed reply text, or a function choosing the reply per call.
+ *
+ * @example
+ * ```ts
+ * import type { Reply } from "./memory_service.ts";
+ * const fixed: Reply = "Hello there!";
+ * const scripted: Reply = ({ prompt }) => prompt.suffix.includes("?") ? "Yes." : { tokens: ["OK"] };
+ * ```
+ */
 export type Reply = string | ((req: ReplyRequest) => string | DecodeScript);
 
 /** Options of a {@linkcode MemorySession}. */
@@ -217,13 +286,19 @@ export class MemorySession {
     const stableHash = manifest.stableByteHash;
     const oldResident = this.#resident();
     if (this.#numCtx > 0 && want > this.#numCtx) {
-      throw this.#overflow({ stage: "prefix", residentTokens: 0, additionalTokens: want, numCtx: this.#numCtx });
+      throw this.#overflow({
+        stage: "prefix",
+        residentTokens: 0,
+        additionalTokens: want,
+        numCtx: this.#numCtx,
+      });
     }
     let reused = 0;
     let prefilled = 0;
     let dropped = 0;
     if (this.#version === "v0.32.3") {
-      const warm = this.#residentStableHash === stableHash && this.#residentDigest === digest && want > 0;
+      const warm = this.#residentStableHash === stableHash && this.#residentDigest === digest &&
+        want > 0;
       if (warm) reused = want;
       else {
         dropped = this.#prefixTokens;
@@ -460,10 +535,14 @@ export class MemorySession {
     if (snap.numCtx > 0 && this.#numCtx > 0 && snap.numCtx !== this.#numCtx) {
       throw ServiceError.of("context_overflow");
     }
-    if (snap.residentTokens < 0 || snap.prefixTokens < 0 || snap.prefixTokens > snap.residentTokens) {
+    if (
+      snap.residentTokens < 0 || snap.prefixTokens < 0 || snap.prefixTokens > snap.residentTokens
+    ) {
       throw ServiceError.of("context_overflow");
     }
-    if (this.#numCtx > 0 && snap.residentTokens > this.#numCtx) throw ServiceError.of("context_overflow");
+    if (this.#numCtx > 0 && snap.residentTokens > this.#numCtx) {
+      throw ServiceError.of("context_overflow");
+    }
     const manifest = snap.manifest ?? create(ContextManifestSchema);
     this.#prefixTokens = snap.prefixTokens;
     this.#suffixTokens = Math.max(0, snap.residentTokens - snap.prefixTokens);

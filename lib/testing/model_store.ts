@@ -232,7 +232,10 @@ export class ModelStore {
       throw ServiceError.of("unsupported_model_type", JSON.stringify(type));
     }
     if (this.#inFlight.has(name)) {
-      throw new ServiceError("", `modelstore: push already in progress for ${JSON.stringify(name)}`);
+      throw new ServiceError(
+        "",
+        `modelstore: push already in progress for ${JSON.stringify(name)}`,
+      );
     }
     this.#inFlight.add(name);
     let staging: string | undefined;
@@ -262,7 +265,10 @@ export class ModelStore {
       }
       const got = hash.digest("hex");
       if (manifest.digest !== "" && got !== manifest.digest) {
-        throw ServiceError.of("digest_mismatch", `model ${name} want=${manifest.digest} got=${got}`);
+        throw ServiceError.of(
+          "digest_mismatch",
+          `model ${name} want=${manifest.digest} got=${got}`,
+        );
       }
       try {
         await this.resolve(name, type, got);

@@ -17,10 +17,26 @@
 
 import { Code } from "@connectrpc/connect";
 
-/** The daemon versions the test daemon can imitate. */
+/**
+ * The daemon versions the test daemon can imitate.
+ *
+ * @example
+ * ```ts
+ * import type { DaemonVersion } from "./sentinels.ts";
+ * const versions: DaemonVersion[] = ["v0.32.3", "v0.36.0"];
+ * ```
+ */
 export type DaemonVersion = "v0.32.3" | "v0.36.0";
 
-/** Counts a `context_overflow` carries at v0.33+ (ErrorInfo / `error_detail`). */
+/**
+ * Counts a `context_overflow` carries at v0.33+ (ErrorInfo / `error_detail`).
+ *
+ * @example
+ * ```ts
+ * import type { OverflowDetail } from "./sentinels.ts";
+ * const d: OverflowDetail = { stage: "decode", residentTokens: 3, additionalTokens: 1, numCtx: 4 };
+ * ```
+ */
 export interface OverflowDetail {
   /** `prefix`, `suffix` or `decode`. */
   stage: string;
@@ -94,7 +110,11 @@ const SENTINELS: readonly Sentinel[] = [
     code: Code.NotFound,
     text: "model not found in modeld's local store",
   },
-  { token: "digest_mismatch", code: Code.FailedPrecondition, text: "model content digest mismatch" },
+  {
+    token: "digest_mismatch",
+    code: Code.FailedPrecondition,
+    text: "model content digest mismatch",
+  },
   {
     token: "unsupported_model_type",
     code: Code.InvalidArgument,
@@ -212,8 +232,8 @@ export function sentinelText(token: string): string {
 
 /** A gRPC status ready to put on the wire. */
 export interface WireStatus {
-  /** The gRPC code. */
-  code: Code;
+  /** The gRPC code (0 = OK; otherwise a Connect `Code`). */
+  code: number;
   /** The unencoded `grpc-message`. */
   message: string;
   /** The overflow counts for a `google.rpc.ErrorInfo` detail. */

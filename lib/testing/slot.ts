@@ -238,14 +238,25 @@ export class SlotService {
       toJsonString(ConfigSchema, config, { alwaysEmitImplicit: true }),
       adapters.map((a) => toJsonString(AdapterSpecSchema, a, { alwaysEmitImplicit: true })),
     ]);
-    return { modelName: req.modelName, type: req.type, digest: req.digest, path, config, adapters, key };
+    return {
+      modelName: req.modelName,
+      type: req.type,
+      digest: req.digest,
+      path,
+      config,
+      adapters,
+      key,
+    };
   }
 
   /** The backend's own type check (llama/openvino refuse the other type). */
   #checkBackend(type: string): void {
     const backend = this.#options.backend;
     if ((backend === "llama" || backend === "openvino") && type !== "" && type !== backend) {
-      throw ServiceError.of("backend_mismatch", `requested ${JSON.stringify(type)}, this daemon serves ${backend}`);
+      throw ServiceError.of(
+        "backend_mismatch",
+        `requested ${JSON.stringify(type)}, this daemon serves ${backend}`,
+      );
     }
   }
 
@@ -255,9 +266,13 @@ export class SlotService {
       this.#checkBackend(identity.type);
     } catch (err) {
       const inner = err as ServiceError;
-      const wrapped = new ServiceError("model_load_failed", `modeld failed to load model: ${inner.message}`, {
-        wraps: [inner.token],
-      });
+      const wrapped = new ServiceError(
+        "model_load_failed",
+        `modeld failed to load model: ${inner.message}`,
+        {
+          wraps: [inner.token],
+        },
+      );
       this.#busyOp = "";
       this.#lastError = wrapped.message;
       this.#state = "Failed";
@@ -640,7 +655,12 @@ export class SlotSession {
     signal?: AbortSignal,
   ): Promise<MessageInitShape<typeof PrefixStatusSchema>> {
     this.#check();
-    return this.#slot.withSession(this.generation, "ensure_prefix", signal, (s) => s.ensurePrefix(prefix));
+    return this.#slot.withSession(
+      this.generation,
+      "ensure_prefix",
+      signal,
+      (s) => s.ensurePrefix(prefix),
+    );
   }
 
   /**
@@ -660,7 +680,12 @@ export class SlotSession {
     signal?: AbortSignal,
   ): Promise<MessageInitShape<typeof SuffixStatusSchema>> {
     this.#check();
-    return this.#slot.withSession(this.generation, "prefill_suffix", signal, (s) => s.prefillSuffix(suffix));
+    return this.#slot.withSession(
+      this.generation,
+      "prefill_suffix",
+      signal,
+      (s) => s.prefillSuffix(suffix),
+    );
   }
 
   /**
@@ -693,7 +718,12 @@ export class SlotSession {
   async explain(): Promise<MessageInitShape<typeof ContextReportSchema>> {
     if (this.#closed) return { closed: true };
     try {
-      return await this.#slot.withSession(this.generation, "explain_context", undefined, (s) => s.explain());
+      return await this.#slot.withSession(
+        this.generation,
+        "explain_context",
+        undefined,
+        (s) => s.explain(),
+      );
     } catch {
       return { closed: true };
     }
@@ -746,7 +776,10 @@ export class SlotSession {
   }
 }
 
-function activeModel(identity: Identity, generation: bigint): MessageInitShape<typeof ActiveModelSchema> {
+function activeModel(
+  identity: Identity,
+  generation: bigint,
+): MessageInitShape<typeof ActiveModelSchema> {
   return {
     modelName: identity.modelName,
     type: identity.type,

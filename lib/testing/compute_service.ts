@@ -1,0 +1,429 @@
+/**
+ * The `contenox.transport.v1.Compute` handlers of the test daemon, like Go's
+ * `transport/grpc.Server` in front of modeld's service stack: the metadata
+ * fence on every call but Health, handle allocation and lookup (a handle not
+ * starting with `<instance>/` is `stale_fence`, an unknown one
+ * `session_closed`), and per version:
+ *
+ * - v0.36.0: the single model slot, `<instance>/<generation>/<seq>` handles,
+ *   the body fence on OpenSession / Describe / Embed, all 18 methods, sessions
+ *   closed when the HTTP/2 connection that opened them closes.
+ * - v0.32.3: the 8 original methods only (others are `UNIMPLEMENTED`), one
+ *   independent session per OpenSession, `<instance>/<seq>` handles,
+ *   CloseSession always OK, no connection binding.
+ *
+ * @example
+ * ```ts ignore
+ * import { ComputeService } from "./compute_service.ts";
+ * import { GrpcServer } from "./grpc_server.ts";
+ * import { Compute } from "../../gen/contenox/transport/v1/compute_pb.ts";
+ *
+ * const svc = new ComputeService({ version: "v0.36.0", instanceId: "id", backend: "llama", modelsDir });
+ * const server = new GrpcServer(Compute, svc.impl, { encodeError: (e) => svc.encodeError(e) });
+ * ```
+ *
+ * @module
+ */
+
+import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { Code } from "@connectrpc/connect";
+import {
+  type Compute,
+  type ContextReportSchema,
+  type DecodeConfig,
+  DecodeConfigSchema,
+  type DecodeRequest,
+  type PrefixInput,
+  PrefixInputSchema,
+  type PrefixStatusSchema,
+  type PushModelChunk,
+  type SessionSnapshot,
+  type SessionSnapshotSchema,
+  type SuffixInput,
+  SuffixInputSchema,
+  type SuffixStatusSchema,
+} from "../../gen/contenox/transport/v1/compute_pb.ts";
+import { FENCE_HEADER } from "../transport.ts";
+import type { CallContext, ServiceImpl } from "./grpc_server.ts";
+import { GrpcStatusError } from "./grpc_server.ts";
+import { type DecodeChunkInit, MemorySession, type Reply } from "./memory_service.ts";
+import { ModelStore } from "./model_store.ts";
+import {
+  type DaemonVersion,
+  encodeServiceError,
+  ServiceError,
+  type WireStatus,
+} from "./sentinels.ts";
+import { SlotService, type SlotSession } from "./slot.ts";
+
+/** The methods a v0.32.3 daemon has. */
+const V0323_METHODS: ReadonlySet<string> = new Set([
+  "health",
+  "openSession",
+  "describe",
+  "ensurePrefix",
+  "prefillSuffix",
+  "explainContext",
+  "closeSession",
+  "decode",
+]);
+
+/** Go's request struct names, for grpc-go's codec error texts. */
+const GO_REQUEST_TYPES: Readonly<Record<string, string>> = {
+  Describe: "openSessionReq",
+  ExplainContext: "explainReq",
+  CloseSession: "closeReq",
+  PushModel: "pushModelChunk",
+};
+
+/**
+ * The Go request struct name of a method (`OpenSession` → `openSessionReq`).
+ *
+ * @param method The method name.
+ * @returns The unqualified Go type name.
+ *
+ * @example
+ * ```ts
+ * import { goRequestType } from "./compute_service.ts";
+ * console.assert(goRequestType("Describe") === "openSessionReq");
+ * ```
+ */
+export function goRequestType(method: string): string {
+  return GO_REQUEST_TYPES[method] ?? `${method.charAt(0).toLowerCase()}${method.slice(1)}Req`;
+}
+
+/** Options of a {@linkcode ComputeService}. */
+export interface ComputeServiceOptions {
+  /** The daemon version to imitate. */
+  version: DaemonVersion;
+  /** The lease instance id (the fence); "" disables fencing. */
+  instanceId: string;
+  /** The backend reported by Health and Status. */
+  backend: string;
+  /** The models directory (`<dataRoot>/models`). */
+  modelsDir: string;
+  /** Scripted Decode replies. */
+  reply?: Reply;
+  /** Delay between Decode chunks, in milliseconds. */
+  chunkDelayMs?: number;
+  /** Embedding function for Embed (v0.36). */
+  embedding?: (text: string) => number[];
+}
+
+/** A handle's operations, whatever backs it. */
+interface OpenHandle {
+  ensurePrefix(
+    p: PrefixInput,
+    signal: AbortSignal,
+  ): Promise<MessageInitShape<typeof PrefixStatusSchema>>;
+  prefillSuffix(
+    s: SuffixInput,
+    signal: AbortSignal,
+  ): Promise<MessageInitShape<typeof SuffixStatusSchema>>;
+  decode(config: DecodeConfig, handle: string, signal: AbortSignal): AsyncIterable<DecodeChunkInit>;
+  explain(): Promise<MessageInitShape<typeof ContextReportSchema>>;
+  snapshot(signal: AbortSignal): Promise<MessageInitShape<typeof SessionSnapshotSchema>>;
+  restore(snap: SessionSnapshot, signal: AbortSignal): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * The Compute service state and handlers.
+ *
+ * @example
+ * ```ts ignore
+ * const svc = new ComputeService({ version: "v0.32.3", instanceId: "id", backend: "llama", modelsDir });
+ * console.log(svc.openSessions);
+ * ```
+ */
+export class ComputeService {
+  /** The handlers, for {@linkcode GrpcServer}. */
+  readonly impl: ServiceImpl<typeof Compute>;
+  /** The model store. */
+  readonly store: ModelStore;
+  /** The slot (v0.36 only). */
+  readonly slot: SlotService | undefined;
+  readonly #options: ComputeServiceOptions;
+  readonly #handles = new Map<string, { handle: OpenHandle; connectionId: number }>();
+  #seq = 0;
+
+  /**
+   * @param options Version, fence, backend, models directory and scripting.
+   */
+  constructor(options: ComputeServiceOptions) {
+    this.#options = options;
+    this.store = new ModelStore(options.modelsDir);
+    this.slot = options.version === "v0.32.3" ? undefined : new SlotService({
+      owner: options.instanceId,
+      backend: options.backend,
+      store: this.store,
+      embedding: options.embedding,
+    });
+    const all = this.#handlers();
+    const impl: Record<string, unknown> = {};
+    for (const [name, fn] of Object.entries(all)) {
+      if (options.version !== "v0.32.3" || V0323_METHODS.has(name)) impl[name] = fn;
+    }
+    this.impl = impl as ServiceImpl<typeof Compute>;
+  }
+
+  /** Open handles. */
+  get openSessions(): number {
+    return this.#handles.size;
+  }
+
+  /**
+   * Encodes a handler error as this version's daemon would.
+   *
+   * @param err What a handler threw.
+   * @returns The status.
+   *
+   * @example
+   * ```ts ignore
+   * const status = svc.encodeError(err);
+   * ```
+   */
+  encodeError(err: unknown): WireStatus {
+    if (err instanceof GrpcStatusError) return err.status;
+    return encodeServiceError(err, this.#options.version);
+  }
+
+  /**
+   * Closes the handles opened on an HTTP/2 connection (v0.36 only; v0.32.3
+   * leaks them, as the real daemon does).
+   *
+   * @param connectionId The connection that closed.
+   *
+   * @example
+   * ```ts ignore
+   * await svc.closeConnection(1);
+   * ```
+   */
+  async closeConnection(connectionId: number): Promise<void> {
+    if (this.#options.version === "v0.32.3") return;
+    const closing: OpenHandle[] = [];
+    for (const [key, entry] of this.#handles) {
+      if (entry.connectionId === connectionId) {
+        this.#handles.delete(key);
+        closing.push(entry.handle);
+      }
+    }
+    for (const h of closing) await h.close();
+  }
+
+  #checkFence(ctx: CallContext): void {
+    const id = this.#options.instanceId;
+    if (id === "") return;
+    const values = ctx.header(FENCE_HEADER);
+    if (values.length !== 1 || values[0] !== id) throw ServiceError.of("stale_fence");
+  }
+
+  #lookup(handle: string): OpenHandle {
+    const id = this.#options.instanceId;
+    if (id !== "" && !handle.startsWith(`${id}/`)) throw ServiceError.of("stale_fence");
+    const entry = this.#handles.get(handle);
+    if (!entry) throw ServiceError.of("session_closed");
+    return entry.handle;
+  }
+
+  #register(handle: OpenHandle, generation: bigint | undefined, ctx: CallContext): string {
+    this.#seq++;
+    const id = this.#options.instanceId;
+    const key = generation === undefined
+      ? `${id}/${this.#seq}`
+      : `${id}/${generation}/${this.#seq}`;
+    this.#handles.set(key, { handle, connectionId: ctx.connectionId });
+    return key;
+  }
+
+  #memoryHandle(session: MemorySession): OpenHandle {
+    const { reply, chunkDelayMs } = this.#options;
+    return {
+      ensurePrefix: (p) => session.ensurePrefix(p),
+      prefillSuffix: (s) => session.prefillSuffix(s),
+      decode: (config, handle, signal) =>
+        session.decode(config, { handle, reply, chunkDelayMs, signal }),
+      explain: () => Promise.resolve(session.explain()),
+      snapshot: () => Promise.resolve(session.snapshot()),
+      restore: (snap) => session.restore(snap),
+      close: () => Promise.resolve(session.close()),
+    };
+  }
+
+  #slotHandle(session: SlotSession): OpenHandle {
+    const { reply, chunkDelayMs } = this.#options;
+    return {
+      ensurePrefix: (p, signal) => session.ensurePrefix(p, signal),
+      prefillSuffix: (s, signal) => session.prefillSuffix(s, signal),
+      decode: (config, handle, signal) =>
+        session.decode(config, { handle, reply, chunkDelayMs, signal }),
+      explain: () => session.explain(),
+      snapshot: (signal) => session.snapshot(signal),
+      restore: (snap, signal) => session.restore(snap, signal),
+      close: () => session.close(),
+    };
+  }
+
+  #requireSlot(): SlotService {
+    if (!this.slot) throw ServiceError.of("unsupported_feature");
+    return this.slot;
+  }
+
+  async *#decode(req: DecodeRequest, ctx: CallContext): AsyncGenerator<DecodeChunkInit> {
+    this.#checkFence(ctx);
+    const handle = this.#lookup(req.handle);
+    const config = req.config ?? create(DecodeConfigSchema);
+    yield* handle.decode(config, req.handle, ctx.signal);
+  }
+
+  #handlers(): Required<ServiceImpl<typeof Compute>> {
+    const opts = this.#options;
+    const v0323 = opts.version === "v0.32.3";
+    return {
+      health: () =>
+        Promise.resolve({ instanceId: opts.instanceId, ready: true, backend: opts.backend }),
+
+      openSession: async (req, ctx) => {
+        this.#checkFence(ctx);
+        if (v0323) {
+          const backend = opts.backend;
+          if (
+            (backend === "llama" || backend === "openvino") && req.type !== "" &&
+            req.type !== backend
+          ) {
+            throw ServiceError.of(
+              "backend_mismatch",
+              `requested ${JSON.stringify(req.type)}, this daemon serves ${backend}`,
+            );
+          }
+          const session = new MemorySession({
+            version: opts.version,
+            numCtx: req.config?.numCtx ?? 0,
+          });
+          return { handle: this.#register(this.#memoryHandle(session), undefined, ctx) };
+        }
+        const session = await this.#requireSlot().openSession(req, ctx.signal);
+        return { handle: this.#register(this.#slotHandle(session), session.generation, ctx) };
+      },
+
+      describe: async (req, ctx) => {
+        this.#checkFence(ctx);
+        if (v0323) {
+          const n = req.config?.numCtx ?? 0;
+          return { modelMaxContext: n, effectiveContext: n };
+        }
+        return await this.#requireSlot().describe(req);
+      },
+
+      ensurePrefix: async (req, ctx) => {
+        this.#checkFence(ctx);
+        return await this.#lookup(req.handle).ensurePrefix(
+          req.prefix ?? create(PrefixInputSchema),
+          ctx.signal,
+        );
+      },
+
+      prefillSuffix: async (req, ctx) => {
+        this.#checkFence(ctx);
+        return await this.#lookup(req.handle).prefillSuffix(
+          req.suffix ?? create(SuffixInputSchema),
+          ctx.signal,
+        );
+      },
+
+      explainContext: async (req, ctx) => {
+        this.#checkFence(ctx);
+        return await this.#lookup(req.handle).explain();
+      },
+
+      closeSession: async (req, ctx) => {
+        this.#checkFence(ctx);
+        const entry = this.#handles.get(req.handle);
+        this.#handles.delete(req.handle);
+        if (entry) await entry.handle.close();
+        return {};
+      },
+
+      decode: (req, ctx) => this.#decode(req, ctx),
+
+      status: (_req, ctx) => {
+        this.#checkFence(ctx);
+        return Promise.resolve(this.#requireSlot().status());
+      },
+
+      loadModel: async (req, ctx) => {
+        this.#checkFence(ctx);
+        const owner = req.ownerInstanceId || opts.instanceId;
+        return await this.#requireSlot().loadModel({ ...req, ownerInstanceId: owner }, ctx.signal);
+      },
+
+      unloadModel: async (req, ctx) => {
+        this.#checkFence(ctx);
+        const owner = req.ownerInstanceId || opts.instanceId;
+        await this.#requireSlot().unloadModel(
+          { ownerInstanceId: owner, expectedGeneration: req.expectedGeneration },
+          ctx.signal,
+        );
+        return {};
+      },
+
+      embed: async (req, ctx) => {
+        this.#checkFence(ctx);
+        return { vector: await this.#requireSlot().embed(req, ctx.signal) };
+      },
+
+      snapshot: async (req, ctx) => {
+        this.#checkFence(ctx);
+        return await this.#lookup(req.handle).snapshot(ctx.signal);
+      },
+
+      restore: async (req, ctx) => {
+        this.#checkFence(ctx);
+        const handle = this.#lookup(req.handle);
+        if (req.snapshot) await handle.restore(req.snapshot, ctx.signal);
+        return {};
+      },
+
+      listModels: async (_req, ctx) => {
+        this.#checkFence(ctx);
+        return { models: await this.store.list() };
+      },
+
+      removeModel: async (req, ctx) => {
+        this.#checkFence(ctx);
+        this.#requireSlot().checkRemovable(req.name);
+        await this.store.remove(req.name);
+        return {};
+      },
+
+      diskStats: async (_req, ctx) => {
+        this.#checkFence(ctx);
+        return await this.store.diskStats();
+      },
+
+      pushModel: async (reqs, ctx) => {
+        const it = reqs[Symbol.asyncIterator]();
+        const first = await it.next();
+        if (first.done) throw new GrpcStatusError({ code: Code.Unknown, message: "EOF" });
+        this.#checkFence(ctx);
+        const head: PushModelChunk = first.value;
+        if (!head.manifest) {
+          throw new ServiceError(
+            "",
+            "modeld transport: PushModel stream missing manifest on first frame",
+          );
+        }
+        const data = (async function* () {
+          if (head.data.length > 0) yield head.data;
+          for (;;) {
+            const next = await it.next();
+            if (next.done) return;
+            if (next.value.data.length > 0) yield next.value.data;
+          }
+        })();
+        const res = await this.store.receive(head.manifest, data);
+        return { alreadyPresent: res.alreadyPresent, bytesWritten: res.bytesWritten };
+      },
+    };
+  }
+}

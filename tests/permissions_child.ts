@@ -1,0 +1,18 @@
+// Child of permissions_test.ts: one turn through the public API with the
+// permissions it was started with. Prints "ok <text>" or "<ErrorClass> <message>".
+import { ModeldClient, PermissionNeededError } from "../mod.ts";
+
+const dataRoot = Deno.args[0];
+try {
+  await using client = new ModeldClient({ dataRoot });
+  await using session = await client.openSession({ name: "m", type: "llama", path: "/m.gguf" }, {
+    config: { numCtx: 256 },
+  });
+  await session.ensurePrefix({ text: "You are terse." });
+  await session.prefillSuffix({ text: "Hi" });
+  const { text } = await session.decode({ maxTokens: 16 }).collect();
+  console.log(`ok ${text}`);
+} catch (err) {
+  console.log(`${(err as Error).name} ${(err as Error).message}`);
+  Deno.exit(err instanceof PermissionNeededError ? 3 : 1);
+}
