@@ -17,8 +17,14 @@
 
 import { type CallOptions, unary } from "./call.ts";
 import { dataRoot as defaultDataRoot } from "./data_root.ts";
-import { detect, errorForState } from "./detect.ts";
-import { DaemonUnreachableError, InvalidArgumentError, ModeldError } from "./errors.ts";
+import { detect, errorForState, readDataRootLease } from "./detect.ts";
+import { isLive } from "./lease.ts";
+import {
+  DaemonNotRunningError,
+  DaemonUnreachableError,
+  InvalidArgumentError,
+  ModeldError,
+} from "./errors.ts";
 import { ModeldNode } from "./node.ts";
 import { type Connection, dial } from "./transport.ts";
 
@@ -142,13 +148,21 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
         "Cannot call modeld: this client was closed; create a new one",
       );
     }
-    const found = await detect({ dataRoot: this.dataRoot });
-    if (found.state !== "running") throw errorForState(found);
-    const key = `${found.endpoint}|${found.instanceId}`;
+    // The hot path needs only a live lease; the full detect() (which also
+    // searches for the modeld binary) runs only to explain a failure.
+    let { lease } = await readDataRootLease(this.dataRoot, options.signal);
+    if (!lease || !isLive(lease)) {
+      const found = await detect({ dataRoot: this.dataRoot, signal: options.signal });
+      if (found.state !== "running" || !found.lease) {
+        throw errorForState(found) ?? new DaemonNotRunningError(found.dataRoot);
+      }
+      lease = found.lease; // became live in between
+    }
+    const key = `${lease.endpoint}|${lease.instanceId}`;
     if (this.#local?.key !== key) {
       this.#local?.conn.then((c) => c.close(), () => {});
-      const conn = this.#verified(found.endpoint, found.instanceId, options);
-      this.#local = { key, conn, backend: found.backend };
+      const conn = this.#verified(lease.endpoint, lease.instanceId, options);
+      this.#local = { key, conn, backend: lease.backend };
       conn.catch(() => {
         if (this.#local?.conn === conn) this.#local = undefined;
       });

@@ -107,7 +107,7 @@ export class Session implements AsyncDisposable {
    */
   async ensurePrefix(prefix: PrefixInput, options: CallOptions = {}): Promise<PrefixStatus> {
     this.#assertOpen("ensurePrefix");
-    return unary(
+    return await unary(
       this.#conn,
       "EnsurePrefix",
       options,
@@ -130,7 +130,7 @@ export class Session implements AsyncDisposable {
    */
   async prefillSuffix(suffix: SuffixInput, options: CallOptions = {}): Promise<SuffixStatus> {
     this.#assertOpen("prefillSuffix");
-    return unary(
+    return await unary(
       this.#conn,
       "PrefillSuffix",
       options,
@@ -178,7 +178,7 @@ export class Session implements AsyncDisposable {
    */
   async explainContext(options: CallOptions = {}): Promise<ContextReport> {
     this.#assertOpen("explainContext");
-    return unary(
+    return await unary(
       this.#conn,
       "ExplainContext",
       options,
@@ -202,7 +202,7 @@ export class Session implements AsyncDisposable {
    */
   async snapshot(options: CallOptions = {}): Promise<SessionSnapshot> {
     this.#assertOpen("snapshot");
-    return unary(
+    return await unary(
       this.#conn,
       "Snapshot",
       options,

@@ -3,7 +3,10 @@
  * version modes, through the real lease, discovery and gRPC path.
  */
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
+  available,
+  backend,
   buildContext,
   type ChatMessage,
   ContextOverflowError,
@@ -15,8 +18,11 @@ import {
   ModeldClient,
   ModelNotFoundError,
   probe,
+  serveableBackend,
   Session,
   SessionClosedError,
+  setDataRoot,
+  snapshotDir,
   StaleFenceError,
 } from "../mod.ts";
 import { startTestDaemon } from "../testing.ts";
@@ -261,3 +267,54 @@ Deno.test("probe states: not running, running, then not running after stop", asy
 function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+Deno.test("[test daemon v0.36.0] pushModelFile, localEndpointAddr and node(target)", async () => {
+  await using daemon = await startTestDaemon();
+  await using client = new ModeldClient({ dataRoot: daemon.dataRoot });
+  const file = `${daemon.dataRoot}/upload.gguf`;
+  await Deno.writeFile(file, new Uint8Array(4 * 1024 * 1024 + 1).fill(7));
+  const seen: number[] = [];
+  const res = await client.pushModelFile(file, {
+    name: "up",
+    onProgress: (p) => seen.push(p.sentBytes),
+  });
+  assert.equal(res.bytesWritten, 4194305n);
+  assert.deepEqual(seen, [4194304, 4194305]);
+  const [listed] = await client.listModels();
+  assert.equal(listed.digest, createHash("sha256").update(await Deno.readFile(file)).digest("hex"));
+  await assert.rejects(
+    () => client.pushModelFile(`${daemon.dataRoot}/missing.gguf`, { name: "x" }),
+    InvalidArgumentError,
+  );
+  assert.equal(await client.localEndpointAddr(), daemon.endpoint);
+  assert.equal(await client.node(undefined), client);
+  assert.equal(await client.node({ backendId: "local", endpoint: "" }), client);
+  const remote = await client.node({ backendId: "n1", endpoint: daemon.endpoint });
+  assert.deepEqual((await remote.listModels()).map((m) => m.name), ["up"]);
+});
+
+Deno.test("module-level checks follow setDataRoot: available, backend, serveableBackend, snapshotDir", async () => {
+  const dataRoot = await Deno.makeTempDir();
+  try {
+    setDataRoot(dataRoot);
+    assert.equal(await available(), false);
+    assert.equal(await backend(), "");
+    const daemon = await startTestDaemon({ dataRoot, backend: "openvino" });
+    assert.equal(await available(), true);
+    assert.equal(await backend(), "openvino");
+    assert.equal(await serveableBackend(), "openvino");
+    await daemon.stop();
+    assert.equal(await backend(), "");
+    assert.equal(await serveableBackend(), "openvino", "within the 60 s grace window");
+    setDataRoot(dataRoot); // resets the grace cache
+    assert.equal(await serveableBackend(), "");
+    if (
+      !Deno.env.get("CONTENOX_WARM_SNAPSHOT_DIR") && !Deno.env.get("CONTENOX_WARM_SNAPSHOT_DISABLE")
+    ) {
+      assert.equal(snapshotDir("llama"), `${dataRoot}/modeld-snapshots/llama`);
+    }
+  } finally {
+    setDataRoot("");
+    await Deno.remove(dataRoot, { recursive: true });
+  }
+});
