@@ -381,7 +381,7 @@ export abstract class ModeldNode {
       format: options.format ?? "file",
       digest,
       totalBytes: totalBytes === undefined ? undefined : BigInt(totalBytes),
-    }, options.onProgress);
+    }, { ownerInstanceId: conn.instanceId, onProgress: options.onProgress });
     return await unary(conn, "PushModel", options, (o) => conn.rpc.pushModel(frames, o));
   }
 
@@ -423,11 +423,18 @@ export abstract class ModeldNode {
   }
 }
 
+const MAX_UINT64 = 2n ** 64n - 1n;
+
+/** A slot generation as the daemon's uint64, refused before sending when out of range. */
 function toGeneration(value: bigint | number | undefined): bigint {
   if (value === undefined) return 0n;
-  if (typeof value === "number" && (!Number.isSafeInteger(value) || value < 0)) {
+  const valid = typeof value === "bigint"
+    ? value >= 0n && value <= MAX_UINT64
+    : Number.isSafeInteger(value) && value >= 0;
+  if (!valid) {
     throw new InvalidArgumentError(
-      `Cannot use expectedGeneration ${value}: pass a non-negative integer or a bigint`,
+      `Cannot use expectedGeneration ${value}: it is a uint64; pass an integer from 0 to 2^64-1 ` +
+        "(a bigint above 2^53)",
     );
   }
   return BigInt(value);

@@ -11,7 +11,7 @@
  * for await (const f of pushFrames(new Uint8Array(9 * 1024 * 1024), { name: "m", type: "llama", format: "file" })) {
  *   frames.push(f);
  * }
- * console.assert(frames.length === 3 && frames[0].manifest?.name === "m");
+ * console.assert(frames.length === 4 && frames[0].manifest?.name === "m");
  * ```
  *
  * @module
@@ -42,37 +42,47 @@ export interface PushProgress {
   totalBytes?: number;
 }
 
+/** Options of {@linkcode pushFrames}. */
+export interface PushFramesOptions {
+  /** The owner fence for the first frame's body (the daemon checks the header; Go sends both). */
+  ownerInstanceId?: string;
+  /** Called after each data frame with the bytes sent so far. */
+  onProgress?: (progress: PushProgress) => void;
+}
+
 /**
- * Yields the PushModel frames for `source`.
+ * Yields the PushModel frames for `source`: first the manifest alone, sent at
+ * once so the daemon can refuse a bad name, type or fence before any bytes
+ * are read, then the data in frames of at most 4 MiB.
  *
  * @param source The bytes to push.
  * @param manifest The manifest for the first frame.
- * @param onProgress Called after each frame with the bytes sent so far.
+ * @param options The owner fence and a progress callback.
  * @returns The frames, manifest first.
  *
  * @example
  * ```ts
  * import { pushFrames } from "./push.ts";
+ * const frames = [];
  * for await (const f of pushFrames(new Uint8Array([1, 2]), { name: "m", type: "llama", format: "file" })) {
- *   console.assert(f.data?.length === 2);
+ *   frames.push(f);
  * }
+ * console.assert(frames[0].manifest?.name === "m" && frames[1].data?.length === 2);
  * ```
  */
 export async function* pushFrames(
   source: PushSource,
   manifest: PushManifest,
-  onProgress?: (progress: PushProgress) => void,
+  options: PushFramesOptions = {},
 ): AsyncGenerator<MessageInitShape<typeof PushModelChunkSchema>> {
   const total = manifest.totalBytes === undefined ? undefined : Number(manifest.totalBytes);
-  let first = true;
+  yield { ownerInstanceId: options.ownerInstanceId ?? "", manifest };
   let sent = 0;
   for await (const data of rechunk(source, MAX_FRAME_BYTES)) {
-    yield first ? { manifest, data } : { data };
-    first = false;
+    yield { data };
     sent += data.length;
-    onProgress?.({ sentBytes: sent, totalBytes: total });
+    options.onProgress?.({ sentBytes: sent, totalBytes: total });
   }
-  if (first) yield { manifest }; // an empty model still needs its manifest
 }
 
 /**

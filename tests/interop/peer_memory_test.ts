@@ -6,13 +6,18 @@
  */
 import assert from "node:assert/strict";
 import {
+  buildContext,
+  type ChatMessage,
   ConnectionError,
   ContextOverflowError,
   DaemonCanceledError,
   type DecodeDelta,
   manifestDigest,
+  ManifestMismatchError,
   ModeldClient,
   type ModelInfo,
+  PermissionNeededError,
+  probe,
   SessionClosedError,
   StaleFenceError,
   UnsupportedFeatureError,
@@ -105,14 +110,13 @@ Deno.test(`${T} restart on the same address: the old session gets stale_fence, t
   const err = await old.ensurePrefix({ text: "hello" }).catch((e) => e);
   assert.ok(err instanceof StaleFenceError, String(err));
   assert.equal(err.grpcCode, 9);
+  await old.close(); // the daemon refused the old fence: the session counts as closed
+  assert.equal(old.closed, true);
   // The client reads the lease again and dials the new instance.
   await using fresh = await client.openSession(model("m"), { config: { numCtx: 100 } });
   assert.ok(fresh.handle.startsWith(`${second.instanceId}/`));
   assert.equal((await fresh.ensurePrefix({ text: "hello" })).reusedTokens, 0);
   assert.equal((await client.health()).instanceId, second.instanceId);
-  // The client closed the old connection when it re-dialled.
-  await assert.rejects(() => old.explainContext(), ConnectionError);
-  await old.close(); // a session the daemon dropped counts as closed
   const wire = (await second.log()).filter((e) => e.layer === "wire" && e.event === "end");
   assert.ok(
     wire.some((e) => e.method === "EnsurePrefix" && e.message?.startsWith("stale_fence: ")),
@@ -132,7 +136,31 @@ Deno.test(`${T} restart on a new address: the old session gets a connection erro
   await assert.rejects(() => old.ensurePrefix({ text: "hello" }), ConnectionError);
   await using fresh = await client.openSession(model("m"), { config: { numCtx: 100 } });
   assert.ok(fresh.handle.startsWith(`${second.instanceId}/`));
-  await old.close();
+  // The client closed the old connection when it re-dialled.
+  await assert.rejects(() => old.explainContext(), ConnectionError);
+  await old.close(); // a session the daemon dropped counts as closed
+});
+
+Deno.test(`${T} a daemon on [::1] needs --allow-net for that host, named in the error`, async () => {
+  let started;
+  try {
+    started = await startPeer({ listen: "[::1]:0" });
+  } catch (err) {
+    // A host without IPv6 loopback cannot run this check; say so in the output.
+    if (!/address family not supported|cannot assign requested address/.test(String(err))) {
+      throw err;
+    }
+    console.log(`${T} IPv6 loopback unavailable on this host: [::1] not tested`);
+    return;
+  }
+  await using peer = started;
+  assert.match(peer.endpoint, /^\[::1\]:\d+$/);
+  await using client = new ModeldClient({ dataRoot: peer.dataRoot });
+  const err = await client.health().catch((e) => e);
+  assert.ok(err instanceof PermissionNeededError, String(err));
+  assert.match(err.message, /--allow-net=\[::1\]/);
+  const p = await probe({ dataRoot: peer.dataRoot }).catch((e) => e);
+  assert.ok(p instanceof PermissionNeededError, String(p));
 });
 
 Deno.test(`${T} context_overflow details on a unary call (ErrorInfo)`, async () => {
@@ -361,4 +389,88 @@ Deno.test(`${T} slot RPCs on a service without a slot answer unsupported_feature
   await assert.rejects(() => client.status(), UnsupportedFeatureError);
   await assert.rejects(() => client.loadModel(model("m")), UnsupportedFeatureError);
   await assert.rejects(() => client.listModels(), UnsupportedFeatureError);
+});
+
+Deno.test(`${T} a 20 000-chunk decode stream arrives complete`, async () => {
+  await using peer = await startPeer();
+  await using client = new ModeldClient({ dataRoot: peer.dataRoot });
+  await using session = await client.openSession(model("m"), { config: { numCtx: 30_000 } });
+  await session.ensurePrefix({ text: "p" });
+  const out = await session.decode({ maxTokens: 20_000 }).collect();
+  assert.equal(out.chunks, 20_000);
+  assert.equal(out.text, "x".repeat(20_000));
+});
+
+Deno.test(`${T} a 6 MiB prefix crosses the wire (above grpc-go's default 4 MiB limit)`, async () => {
+  await using peer = await startPeer();
+  await using client = new ModeldClient({ dataRoot: peer.dataRoot });
+  const text = "é".repeat(3 << 20); // 3 Mi code points, 6 MiB of UTF-8
+  await using session = await client.openSession(model("m"), { config: { numCtx: 4 << 20 } });
+  const status = await session.ensurePrefix({ text });
+  assert.equal(status.prefixTokens, 3 << 20, "Go counted every code point");
+  const [entry] = (await peer.log()).filter((e) => e.method === "EnsurePrefix" && e.raw_len);
+  assert.ok((entry.raw_len ?? 0) > 6 << 20);
+});
+
+Deno.test(`${T} 64 concurrent calls share one connection`, async () => {
+  await using peer = await startPeer();
+  await using client = new ModeldClient({ dataRoot: peer.dataRoot });
+  const results = await Promise.all(
+    Array.from(
+      { length: 64 },
+      (_, i) => client.describe(model(`m${i}`), { config: { numCtx: i + 1 } }),
+    ),
+  );
+  assert.deepEqual(results.map((r) => r.effectiveContext), results.map((_, i) => i + 1));
+  const health = (await peer.log()).filter((e) => e.method === "Health" && e.event === "request");
+  assert.equal(health.length, 1, "one dial, one health check");
+});
+
+Deno.test(`${T} buildContext turns: Go hashes our manifests identically and reuses the stable prefix`, async () => {
+  await using peer = await startPeer();
+  await using client = new ModeldClient({ dataRoot: peer.dataRoot });
+  await using session = await client.openSession(model("m"), { config: { numCtx: 8192 } });
+  const tools = [{
+    name: "weather",
+    description: 'Weather <now> & "later" 日本',
+    parameters: { type: "object", properties: { city: { type: "string" } } },
+  }];
+  const history: ChatMessage[] = [
+    { role: "system", content: "You are terse. <b>&</b> é 🚀" },
+    { role: "user", content: "Weather in Zürich?" },
+  ];
+  const turn = async () => {
+    const ctx = await buildContext(history, { tools });
+    const prefix = await session.ensurePrefix(ctx.prefix);
+    assert.equal(prefix.manifestDigest, await manifestDigest(ctx.manifest), "Go's digest = ours");
+    assert.equal(prefix.prefixTokens, [...ctx.stableText].length);
+    const suffix = await session.prefillSuffix(ctx.suffix);
+    assert.equal(suffix.suffixTokens, [...ctx.volatileText].length);
+    await session.decode({ maxTokens: 2 }).collect();
+    return prefix;
+  };
+  const first = await turn();
+  assert.equal(first.reusedTokens, 0);
+  history.push(
+    {
+      role: "assistant",
+      content: "",
+      toolCalls: [{ id: "c<1>", name: "weather", arguments: { city: "Zürich" } }],
+    },
+    { role: "tool", content: "18 °C", toolCallId: "c<1>" },
+    { role: "user", content: "And tomorrow?" },
+  );
+  const second = await turn();
+  assert.equal(second.reusedTokens, first.prefixTokens, "the system prompt stayed warm");
+  assert.equal(second.prefilledTokens, 0);
+  // A suffix whose stable part changed is refused by Go.
+  const changed = await buildContext([{ role: "system", content: "Other." }, history[1]], {
+    tools,
+  });
+  const err = await session.prefillSuffix(changed.suffix).catch((e) => e);
+  assert.ok(err instanceof ManifestMismatchError, String(err));
+  assert.equal(
+    err.detail,
+    "contextasm: context manifest mismatch: stable prefix changed between EnsurePrefix and PrefillSuffix",
+  );
 });

@@ -86,6 +86,8 @@ export interface GoProcessOptions {
   idleTtl?: string;
   /** Listen address (default "127.0.0.1:0"); pass an old endpoint to reuse its port. */
   listen?: string;
+  /** Extra environment variables (e.g. `TZ`, which sets the zone of the lease's times). */
+  env?: Record<string, string>;
 }
 
 /** Options of {@linkcode startPeer}. */
@@ -161,7 +163,7 @@ export class GoProcess implements AsyncDisposable {
     return this.#stderr.text;
   }
 
-  /** Whether the process has exited (and was reaped). */
+  /** Whether the process was stopped with {@linkcode GoProcess.terminate} or {@linkcode GoProcess.kill}. */
   get exited(): boolean {
     return this.#status !== undefined;
   }
@@ -330,6 +332,7 @@ export function startPeer(options: PeerOptions = {}): Promise<GoProcess> {
     },
     log: options.log ?? true,
     dataRoot: options.dataRoot,
+    env: options.env,
     ready: /^peer ready endpoint=(\S+) instance=(\S+) mode=/,
   });
 }
@@ -351,13 +354,14 @@ export function startModeld(options: ModeldOptions = {}): Promise<GoProcess> {
       dataRoot,
       "--listen",
       options.listen ?? "127.0.0.1:0",
-      "--idle-ttl",
-      options.idleTtl ?? "0",
       "--ttl",
       options.ttl ?? "30s",
+      // The idle reaper (and its flag) arrived in v0.32.6.
+      ...(/^v0\.32\.[0-5]$/.test(version) ? [] : ["--idle-ttl", options.idleTtl ?? "0"]),
     ],
     log: false,
     dataRoot: options.dataRoot,
+    env: options.env,
     // v0.36.0: "modeld owner started: instance=… pid=… data_root=… endpoint=… backend=…"
     // v0.32.3: "modeld owner started: instance=… pid=… endpoint=… ttl=…"
     ready: /^modeld owner started: instance=(\S+) pid=\d+ (?:data_root=\S+ )?endpoint=(\S+)/,
@@ -371,6 +375,7 @@ interface SpawnSpec {
   args: (dataRoot: string, logPath: string | undefined) => string[];
   log: boolean;
   dataRoot: string | undefined;
+  env: Record<string, string> | undefined;
   ready: RegExp;
   readyOrder?: "endpoint-instance" | "instance-endpoint";
 }
@@ -381,6 +386,7 @@ async function spawnGo(spec: SpawnSpec): Promise<GoProcess> {
   const logPath = spec.log ? join(dataRoot, `peer-${++logSeq}.log`) : undefined;
   const child = new Deno.Command(spec.binary, {
     args: spec.args(dataRoot, logPath),
+    env: spec.env,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -459,7 +465,6 @@ async function spawnGo(spec: SpawnSpec): Promise<GoProcess> {
     if (performance.now() > deadline) return await fail("its lease did not appear");
     await delay(10);
   }
-  void status;
   return new GoProcess({
     label: spec.label,
     dataRoot,
