@@ -150,18 +150,21 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     // The hot path needs only a live lease; the full detect() (which also
     // searches for the modeld binary) runs only to explain a failure.
-    let { lease } = await readDataRootLease(this.dataRoot, options.signal);
+    // Pass the option as given: an unset root is resolved inside, where a
+    // missing --allow-env is reported as such rather than as a read of ".contenox".
+    let { lease, root } = await readDataRootLease(this.#dataRoot, options.signal);
     if (!lease || !isLive(lease)) {
-      const found = await detect({ dataRoot: this.dataRoot, signal: options.signal });
+      const found = await detect({ dataRoot: this.#dataRoot, signal: options.signal });
       if (found.state !== "running" || !found.lease) {
         throw errorForState(found) ?? new DaemonNotRunningError(found.dataRoot);
       }
       lease = found.lease; // became live in between
+      root = found.dataRoot;
     }
     const key = `${lease.endpoint}|${lease.instanceId}`;
     if (this.#local?.key !== key) {
       this.#local?.conn.then((c) => c.close(), () => {});
-      const conn = this.#verified(lease.endpoint, lease.instanceId, options);
+      const conn = this.#verified(root, lease.endpoint, lease.instanceId, options);
       this.#local = { key, conn, backend: lease.backend };
       conn.catch(() => {
         if (this.#local?.conn === conn) this.#local = undefined;
@@ -175,9 +178,14 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     return modelTypeFor(this.#local?.backend ?? "");
   }
 
-  async #verified(endpoint: string, instanceId: string, options: CallOptions): Promise<Connection> {
+  async #verified(
+    root: string,
+    endpoint: string,
+    instanceId: string,
+    options: CallOptions,
+  ): Promise<Connection> {
     if (endpoint === "") {
-      throw new DaemonUnreachableError(this.dataRoot, "", "the lease names no endpoint");
+      throw new DaemonUnreachableError(root, "", "the lease names no endpoint");
     }
     const conn = dial(endpoint, instanceId);
     try {
@@ -192,7 +200,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     } catch (err) {
       conn.close();
       if (err instanceof ModeldError && err.code !== "unavailable") throw err;
-      throw new DaemonUnreachableError(this.dataRoot, endpoint, (err as Error).message, {
+      throw new DaemonUnreachableError(root, endpoint, (err as Error).message, {
         cause: err,
       });
     }

@@ -60,7 +60,7 @@ export interface ProbeOptions extends CallOptions {
  * ```
  */
 export async function probe(options: ProbeOptions = {}): Promise<ProbeResult> {
-  const found = await detect({ dataRoot: options.dataRoot });
+  const found = await detect({ dataRoot: options.dataRoot, signal: options.signal });
   if (found.state !== "running") {
     return { ...found, error: errorForState(found) };
   }

@@ -1,0 +1,92 @@
+/**
+ * The CLI's entry point: parses the command line, runs the command, reports
+ * any error (saying what to do next) and returns the exit code. `cli.ts` at
+ * the package root calls it with `Deno.args`.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * Deno.exit(await main(["status"]));
+ * ```
+ *
+ * @module
+ */
+
+import { parseCli, type ParsedCli, UsageError } from "./args.ts";
+import { chat } from "./chat.ts";
+import { type CommandContext, commandContext, Interrupts } from "./command.ts";
+import { describe } from "./describe.ts";
+import { embed } from "./embed.ts";
+import { ExitCode, exitCodeFor } from "./exit_codes.ts";
+import { generate } from "./generate.ts";
+import { helpText } from "./help.ts";
+import { type CliIo, denoIo } from "./io.ts";
+import { models } from "./models.ts";
+import { Output } from "./output.ts";
+import { status } from "./status.ts";
+
+const RUNNERS: Record<string, (ctx: CommandContext) => Promise<number>> = {
+  status,
+  describe,
+  generate,
+  chat,
+  embed,
+  models,
+};
+
+/**
+ * Runs the CLI.
+ *
+ * @param args The arguments, without the program name (`Deno.args`).
+ * @param io The process's I/O (default: the real stdin, stdout, stderr and SIGINT).
+ * @returns The exit code (see `--help`).
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * const code = await main(["generate", "--model", "qwen3-4b", "Hello"]);
+ * ```
+ */
+export async function main(args: string[], io: CliIo = denoIo()): Promise<number> {
+  let parsed: ParsedCli;
+  try {
+    parsed = parseCli(args);
+  } catch (err) {
+    const out = new Output(io, args.includes("--json"));
+    out.error(err);
+    await out.flush().catch(() => {});
+    return exitCodeFor(err);
+  }
+  const out = new Output(io, parsed.global.json);
+  try {
+    const { command, global, flags, positionals } = parsed;
+    if (command === "help") {
+      out.line(helpText(positionals[0]));
+      return ExitCode.Ok;
+    }
+    if (global.help) {
+      out.line(helpText(command));
+      return ExitCode.Ok;
+    }
+    if (command === undefined) {
+      out.stderr.write(`${helpText()}\n`);
+      throw new UsageError("No command given (see above)");
+    }
+    using interrupts = new Interrupts(io);
+    const ctx = commandContext({ io, out, global, flags, positionals, interrupts });
+    try {
+      return await RUNNERS[command](ctx);
+    } catch (err) {
+      if (interrupts.interrupted) {
+        if (!out.isJson) out.note("interrupted");
+        return ExitCode.Interrupted;
+      }
+      throw err;
+    }
+  } catch (err) {
+    out.error(err);
+    return exitCodeFor(err);
+  } finally {
+    await out.flush().catch(() => {});
+  }
+}
