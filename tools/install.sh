@@ -4,5 +4,7 @@
 # grpc-go server sends GOAWAY to an idle HTTP/2 client (denoland/deno#36788).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-npm ci --prefix .tools --no-audit --no-fund --loglevel=error
+# `npm install` with the committed lock, not `npm ci`: npm 11 writes a lock without the other
+# platforms' optional @deno/* packages and then refuses it in `npm ci`. Versions stay pinned.
+npm install --prefix .tools --no-audit --no-fund --loglevel=error
 ./.tools/node_modules/.bin/deno --version | head -1
