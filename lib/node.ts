@@ -29,7 +29,7 @@ import type {
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { type CallOptions, unary } from "./call.ts";
 import { InvalidArgumentError, ModelNotActiveError, ModelSwitchRequiredError } from "./errors.ts";
-import { openPushFile, pushFrames, type PushProgress, type PushSource, sha256Hex } from "./push.ts";
+import { pushFrames, type PushProgress, type PushSource, sha256Hex, statPushFile } from "./push.ts";
 import { Session } from "./session.ts";
 import type { Connection } from "./transport.ts";
 
@@ -399,10 +399,10 @@ export abstract class ModeldNode {
    * ```
    */
   async pushModelFile(path: string, options: PushModelOptions): Promise<PushModelResponse> {
-    const file = await openPushFile(path);
-    return this.pushModel(await file.open(), {
+    const file = await statPushFile(path);
+    return await this.pushModel(await file.open(), {
       ...options,
-      digest: options.digest ?? file.digest,
+      digest: options.digest ?? await sha256Hex(await file.open()),
       totalBytes: options.totalBytes ?? file.size,
     });
   }

@@ -150,40 +150,54 @@ export async function sha256Hex(source: PushSource): Promise<string> {
   return hash.digest("hex");
 }
 
+/** A file to push: its size, and a way to read it (once per call). */
+export interface PushFile {
+  /** The file's size in bytes. */
+  size: number;
+  /** Opens a fresh stream of the file's bytes. */
+  open(): Promise<ReadableStream<Uint8Array>>;
+}
+
 /**
- * Opens a file for pushing: its size, its digest (one read) and a fresh stream
- * of its bytes (a second read).
+ * Checks a file for pushing and returns its size and an opener. Both map
+ * failures to errors that say what to do.
  *
  * @param path The file.
- * @returns Size, digest and a function opening the byte stream.
+ * @returns Its size and a function opening its bytes.
  * @throws {PermissionNeededError} Without `--allow-read` for the file.
- * @throws {InvalidArgumentError} When the path is not a readable regular file.
+ * @throws {InvalidArgumentError} When the path is missing or not a regular file.
  *
  * @example
  * ```ts ignore
- * const file = await openPushFile("./model.gguf");
- * console.log(file.size, file.digest);
+ * const file = await statPushFile("./model.gguf");
+ * console.log(file.size, await sha256Hex(await file.open()));
  * ```
  */
-export async function openPushFile(
-  path: string,
-): Promise<{ size: number; digest: string; open: () => Promise<ReadableStream<Uint8Array>> }> {
-  const open = async () => (await Deno.open(path, { read: true })).readable;
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) {
-      throw new InvalidArgumentError(`Cannot push ${path}: not a regular file`);
-    }
-    return { size: info.size, digest: await sha256Hex(await open()), open };
-  } catch (err) {
-    if (isPermissionError(err)) {
-      throw new PermissionNeededError("--allow-read", path, `read ${path} to push it`, {
-        cause: err,
-      });
-    }
-    if (err instanceof Deno.errors.NotFound) {
-      throw new InvalidArgumentError(`Cannot push ${path}: no such file`, { cause: err });
-    }
-    throw err;
+export async function statPushFile(path: string): Promise<PushFile> {
+  const info = await Deno.stat(path).catch((err) => {
+    throw fileError(path, err);
+  });
+  if (!info.isFile) throw new InvalidArgumentError(`Cannot push ${path}: not a regular file`);
+  return {
+    size: info.size,
+    open: async () => {
+      try {
+        return (await Deno.open(path, { read: true })).readable;
+      } catch (err) {
+        throw fileError(path, err);
+      }
+    },
+  };
+}
+
+function fileError(path: string, err: unknown): unknown {
+  if (isPermissionError(err)) {
+    return new PermissionNeededError("--allow-read", path, `read ${path} to push it`, {
+      cause: err,
+    });
   }
+  if (err instanceof Deno.errors.NotFound) {
+    return new InvalidArgumentError(`Cannot push ${path}: no such file`, { cause: err });
+  }
+  return err;
 }

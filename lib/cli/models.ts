@@ -15,8 +15,8 @@
  */
 
 import { basename, extname } from "node:path";
-import { AbortedError, isPermissionError, PermissionNeededError } from "../errors.ts";
-import { sha256Hex } from "../push.ts";
+import { AbortedError } from "../errors.ts";
+import { sha256Hex, statPushFile } from "../push.ts";
 import { UsageError } from "./args.ts";
 import type { CommandContext } from "./command.ts";
 import { ExitCode } from "./exit_codes.ts";
@@ -130,8 +130,7 @@ async function push(ctx: CommandContext, path: string): Promise<number> {
   if (format !== "file" && format !== "tar") {
     throw new UsageError(`Invalid --format ${JSON.stringify(format)}: pass "file" or "tar"`);
   }
-  const size = await fileSize(path);
-  const open = () => openFile(path);
+  const { size, open } = await statPushFile(path);
   const human = !ctx.out.isJson;
   const signal = ctx.interrupts.signal;
 
@@ -165,36 +164,6 @@ async function push(ctx: CommandContext, path: string): Promise<number> {
     );
   }
   return ExitCode.Ok;
-}
-
-async function fileSize(path: string): Promise<number> {
-  try {
-    const info = await Deno.stat(path);
-    if (!info.isFile) throw new UsageError(`Cannot push ${path}: not a regular file`);
-    return info.size;
-  } catch (err) {
-    throw fileError(path, err);
-  }
-}
-
-async function openFile(path: string): Promise<ReadableStream<Uint8Array>> {
-  try {
-    return (await Deno.open(path, { read: true })).readable;
-  } catch (err) {
-    throw fileError(path, err);
-  }
-}
-
-function fileError(path: string, err: unknown): unknown {
-  if (isPermissionError(err)) {
-    return new PermissionNeededError("--allow-read", path, `read ${path} to push it`, {
-      cause: err,
-    });
-  }
-  if (err instanceof Deno.errors.NotFound) {
-    return new UsageError(`Cannot push ${path}: no such file`, { cause: err });
-  }
-  return err;
 }
 
 /** Passes bytes through, reporting the running total; stops when `signal` aborts. */
