@@ -113,3 +113,15 @@ Deno.test("unknown keys from newer daemons are ignored, float32 vectors read as 
   const res = read(EmbedResponseSchema, '{"vector":[1,2.5,-3],"future_field":{"x":1}}');
   assert.deepEqual(res.vector, [1, 2.5, -3]);
 });
+
+Deno.test("snapshot state: v0.32.4-v0.32.8 inline base64 round-trips; empty is omitted", () => {
+  const inline = read(SessionSnapshotSchema, '{"state":"AAH/","resident_tokens":3,"manifest":{}}');
+  assert.deepEqual(inline.state, new Uint8Array([0, 1, 255]));
+  const back = toGoJson(SessionSnapshotSchema, toJson(SessionSnapshotSchema, inline));
+  assert.match(back, /"state":"AAH\/"/);
+  const modern = create(SessionSnapshotSchema, { stateId: "deadbeef" });
+  assert.doesNotMatch(
+    toGoJson(SessionSnapshotSchema, toJson(SessionSnapshotSchema, modern)),
+    /"state"/,
+  );
+});
