@@ -34,7 +34,7 @@ export { probe, type ProbeOptions, type ProbeResult, type ProbeState } from "./l
 export { type LeaseRecord, readLease } from "./lib/lease.ts";
 export { type ClientOptions, ModeldClient, type ModeldTarget, RemoteNode } from "./lib/client.ts";
 export {
-  type AdapterSpec,
+  type AdapterSpecInit,
   type LoadModelOptions,
   type ModelCallOptions,
   type ModelConfig,
@@ -45,11 +45,11 @@ export {
 } from "./lib/node.ts";
 export type { CallOptions } from "./lib/call.ts";
 export {
-  type DecodeConfig,
-  type PrefixInput,
+  type DecodeConfigInit,
+  type PrefixInputInit,
   Session,
   type SnapshotInput,
-  type SuffixInput,
+  type SuffixInputInit,
 } from "./lib/session.ts";
 export { type DecodeDelta, type DecodeResult, DecodeStream } from "./lib/decode_stream.ts";
 export type { PushProgress, PushSource } from "./lib/push.ts";
@@ -66,18 +66,11 @@ export {
   type ToolDefinition,
 } from "./lib/context.ts";
 export * from "./lib/errors.ts";
-export type {
-  ActiveModel,
-  ContextManifest,
-  ContextReport,
-  DaemonStatus,
-  HealthResponse,
-  ModelInfo,
-  NodeDiskStats,
-  NodeModel,
-  PrefixStatus,
-  PushModelResponse,
-  SessionSnapshot,
-  SuffixStatus,
-  ToolCall,
-} from "./gen/contenox/transport/v1/compute_pb.ts";
+// The wire model: every message type and schema of the Compute service (the
+// schemas work with `create()` from @bufbuild/protobuf), and the types they use.
+export * from "./gen/contenox/transport/v1/compute_pb.ts";
+export type { Message, MessageInitShape } from "@bufbuild/protobuf";
+export type { ComputeClient, Connection } from "./lib/transport.ts";
+export type { ContextManifestInit } from "./lib/context.ts";
+export type { BinarySource } from "./lib/locate.ts";
+export type { ReadLeaseOptions } from "./lib/lease.ts";

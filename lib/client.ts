@@ -89,12 +89,20 @@ export class RemoteNode extends ModeldNode {
     this.#conn = conn;
   }
 
-  /** @returns The node's connection. */
+  /**
+   * The node's fixed connection.
+   *
+   * @returns The connection.
+   */
   protected connection(): Promise<Connection> {
     return Promise.resolve(this.#conn);
   }
 
-  /** @returns The node's backend, when it is a model type. */
+  /**
+   * The type a model defaults to on this node.
+   *
+   * @returns The node's backend, when it is a model type, else `"llama"`.
+   */
   protected defaultModelType(): string {
     return modelTypeFor(this.backend);
   }
@@ -173,7 +181,11 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     return await this.#local.conn;
   }
 
-  /** @returns The lease's backend, when it is a model type. */
+  /**
+   * The type a model defaults to on the local daemon.
+   *
+   * @returns The lease's backend, when it is a model type, else `"llama"`.
+   */
   protected defaultModelType(): string {
     return modelTypeFor(this.#local?.backend ?? "");
   }

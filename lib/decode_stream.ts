@@ -61,6 +61,8 @@ export class DecodeStream implements AsyncIterable<DecodeDelta> {
   #used = false;
 
   /**
+   * Creates the instance.
+   *
    * @param start Starts the Decode RPC with a cancelling signal.
    * @param options The caller's signal and timeout, and the endpoint for error messages.
    */

@@ -19,7 +19,8 @@
  * @module
  */
 
-/** The stable machine-readable class of a {@linkcode ModeldError}. */
+/**
+ * The stable machine-readable class of a {@linkcode ModeldError}. */
 export type ModeldErrorCode =
   | ProbeFailureState
   | DaemonErrorToken
@@ -56,6 +57,8 @@ export class ModeldError extends Error {
   readonly retryable: boolean;
 
   /**
+   * Creates the error.
+   *
    * @param code The stable class of the failure.
    * @param message What cannot be done and why, in sentence case.
    * @param options The cause, and whether a retry can help.
@@ -95,6 +98,8 @@ export class DaemonUnavailableError extends ModeldError {
   readonly dataRoot: string;
 
   /**
+   * Creates the error.
+   *
    * @param state The probe state.
    * @param dataRoot The data root whose lease was read.
    * @param message The message.
@@ -123,6 +128,8 @@ export class DaemonUnavailableError extends ModeldError {
  */
 export class DaemonNotInstalledError extends DaemonUnavailableError {
   /**
+   * Creates the error.
+   *
    * @param dataRoot The data root whose lease was read.
    * @param options The cause.
    */
@@ -148,6 +155,8 @@ export class DaemonNotInstalledError extends DaemonUnavailableError {
  */
 export class DaemonNotRunningError extends DaemonUnavailableError {
   /**
+   * Creates the error.
+   *
    * @param dataRoot The data root whose lease was read.
    * @param options The cause.
    */
@@ -176,6 +185,8 @@ export class DaemonStaleError extends DaemonUnavailableError {
   readonly instanceId: string;
 
   /**
+   * Creates the error.
+   *
    * @param dataRoot The data root whose lease was read.
    * @param instanceId The instance id of the expired lease.
    * @param options The cause.
@@ -207,6 +218,8 @@ export class DaemonUnreachableError extends DaemonUnavailableError {
   readonly endpoint: string;
 
   /**
+   * Creates the error.
+   *
    * @param dataRoot The data root whose lease was read.
    * @param endpoint The endpoint the lease names.
    * @param reason Why the health probe failed.
@@ -254,6 +267,8 @@ export class PermissionNeededError extends ModeldError {
   readonly value: string;
 
   /**
+   * Creates the error.
+   *
    * @param flag The flag to add.
    * @param value The value the flag needs.
    * @param purpose What the permission was needed for.
@@ -356,6 +371,8 @@ export class DaemonError extends ModeldError {
   readonly rpc?: string;
 
   /**
+   * Creates the error.
+   *
    * @param token The daemon's error token.
    * @param init Where the error came from.
    * @param hint What the caller can do about it, appended to the message.
@@ -374,135 +391,381 @@ export class DaemonError extends ModeldError {
   }
 }
 
-/** The daemon's handler saw its context cancelled (`context_canceled`). */
+/** The daemon's handler saw its context cancelled (`context_canceled`).
+ *
+ * @example
+ * ```ts
+ * import { DaemonCanceledError } from "./errors.ts";
+ * const err = new DaemonCanceledError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "context_canceled" && err.code === "context_canceled");
+ * ```
+ */
 export class DaemonCanceledError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("context_canceled", init, "", true);
   }
 }
-/** The daemon's handler ran past its deadline (`deadline_exceeded`). */
+/**
+ * The daemon's handler ran past its deadline (`deadline_exceeded`).
+ *
+ * @example
+ * ```ts
+ * import { DaemonDeadlineError } from "./errors.ts";
+ * const err = new DaemonDeadlineError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "deadline_exceeded" && err.code === "deadline_exceeded");
+ * ```
+ */
 export class DaemonDeadlineError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("deadline_exceeded", init, "use a longer timeout", true);
   }
 }
-/** The owner fence did not match the serving instance (`stale_fence`): the daemon restarted. */
+/**
+ * The owner fence did not match the serving instance (`stale_fence`): the daemon restarted.
+ *
+ * @example
+ * ```ts
+ * import { StaleFenceError } from "./errors.ts";
+ * const err = new StaleFenceError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "stale_fence" && err.code === "stale_fence");
+ * ```
+ */
 export class StaleFenceError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("stale_fence", init, "the daemon was restarted; open a new session", true);
   }
 }
-/** Reserved by the daemon (`not_owner`); no server path sends it today. */
+/**
+ * Reserved by the daemon (`not_owner`); no server path sends it today.
+ *
+ * @example
+ * ```ts
+ * import { NotOwnerError } from "./errors.ts";
+ * const err = new NotOwnerError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "not_owner" && err.code === "not_owner");
+ * ```
+ */
 export class NotOwnerError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("not_owner", init);
   }
 }
-/** The session handle is closed or unknown (`session_closed`). */
+/**
+ * The session handle is closed or unknown (`session_closed`).
+ *
+ * @example
+ * ```ts
+ * import { SessionClosedError } from "./errors.ts";
+ * const err = new SessionClosedError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "session_closed" && err.code === "session_closed");
+ * ```
+ */
 export class SessionClosedError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("session_closed", init, "open a new session", true);
   }
 }
-/** The session was poisoned by the backend (`session_fatal`). */
+/**
+ * The session was poisoned by the backend (`session_fatal`).
+ *
+ * @example
+ * ```ts
+ * import { SessionFatalError } from "./errors.ts";
+ * const err = new SessionFatalError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "session_fatal" && err.code === "session_fatal");
+ * ```
+ */
 export class SessionFatalError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("session_fatal", init, "close it and open a new session", true);
   }
 }
-/** The single model slot is in use (`model_busy`). */
+/**
+ * The single model slot is in use (`model_busy`).
+ *
+ * @example
+ * ```ts
+ * import { ModelBusyError } from "./errors.ts";
+ * const err = new ModelBusyError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "model_busy" && err.code === "model_busy");
+ * ```
+ */
 export class ModelBusyError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("model_busy", init, "close the open session or wait for it to finish", true);
   }
 }
-/** The slot holds no model for this handle (`model_not_active`). */
+/**
+ * The slot holds no model for this handle (`model_not_active`).
+ *
+ * @example
+ * ```ts
+ * import { ModelNotActiveError } from "./errors.ts";
+ * const err = new ModelNotActiveError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "model_not_active" && err.code === "model_not_active");
+ * ```
+ */
 export class ModelNotActiveError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("model_not_active", init, "load the model and reopen the session", true);
   }
 }
-/** A different idle model is resident (`model_switch_required`). */
+/**
+ * A different idle model is resident (`model_switch_required`).
+ *
+ * @example
+ * ```ts
+ * import { ModelSwitchRequiredError } from "./errors.ts";
+ * const err = new ModelSwitchRequiredError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "model_switch_required" && err.code === "model_switch_required");
+ * ```
+ */
 export class ModelSwitchRequiredError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("model_switch_required", init, "call loadModel first", true);
   }
 }
-/** Another daemon holds the accelerator (`device_busy`). */
+/**
+ * Another daemon holds the accelerator (`device_busy`).
+ *
+ * @example
+ * ```ts
+ * import { DeviceBusyError } from "./errors.ts";
+ * const err = new DeviceBusyError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "device_busy" && err.code === "device_busy");
+ * ```
+ */
 export class DeviceBusyError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("device_busy", init, "another modeld holds the device", true);
   }
 }
-/** The backend could not load the model (`model_load_failed`). */
+/**
+ * The backend could not load the model (`model_load_failed`).
+ *
+ * @example
+ * ```ts
+ * import { ModelLoadFailedError } from "./errors.ts";
+ * const err = new ModelLoadFailedError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "model_load_failed" && err.code === "model_load_failed");
+ * ```
+ */
 export class ModelLoadFailedError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("model_load_failed", init);
   }
 }
-/** The capacity planner refused the model (`insufficient_memory`). */
+/**
+ * The capacity planner refused the model (`insufficient_memory`).
+ *
+ * @example
+ * ```ts
+ * import { InsufficientMemoryError } from "./errors.ts";
+ * const err = new InsufficientMemoryError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "insufficient_memory" && err.code === "insufficient_memory");
+ * ```
+ */
 export class InsufficientMemoryError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("insufficient_memory", init, "use a smaller NumCtx or model");
   }
 }
-/** The slot moved on since the handle or generation was issued (`slot_generation_stale`). */
+/**
+ * The slot moved on since the handle or generation was issued (`slot_generation_stale`).
+ *
+ * @example
+ * ```ts
+ * import { SlotGenerationStaleError } from "./errors.ts";
+ * const err = new SlotGenerationStaleError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "slot_generation_stale" && err.code === "slot_generation_stale");
+ * ```
+ */
 export class SlotGenerationStaleError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("slot_generation_stale", init, "open a new session", true);
   }
 }
-/** The model type is not what this daemon serves (`backend_mismatch`). */
+/**
+ * The model type is not what this daemon serves (`backend_mismatch`).
+ *
+ * @example
+ * ```ts
+ * import { BackendMismatchError } from "./errors.ts";
+ * const err = new BackendMismatchError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "backend_mismatch" && err.code === "backend_mismatch");
+ * ```
+ */
 export class BackendMismatchError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("backend_mismatch", init, "check the model type against `backend()`");
   }
 }
-/** The daemon does not offer the requested feature (`unsupported_feature`). */
+/**
+ * The daemon does not offer the requested feature (`unsupported_feature`).
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedFeatureError } from "./errors.ts";
+ * const err = new UnsupportedFeatureError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "unsupported_feature" && err.code === "unsupported_feature");
+ * ```
+ */
 export class UnsupportedFeatureError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("unsupported_feature", init);
   }
 }
-/** The suffix manifest does not fit the resident prefix (`manifest_mismatch`). */
+/**
+ * The suffix manifest does not fit the resident prefix (`manifest_mismatch`).
+ *
+ * @example
+ * ```ts
+ * import { ManifestMismatchError } from "./errors.ts";
+ * const err = new ManifestMismatchError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "manifest_mismatch" && err.code === "manifest_mismatch");
+ * ```
+ */
 export class ManifestMismatchError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("manifest_mismatch", init, "call ensurePrefix with the same manifest first");
   }
 }
-/** The model name is not in the daemon's store (`model_not_found`). */
+/**
+ * The model name is not in the daemon's store (`model_not_found`).
+ *
+ * @example
+ * ```ts
+ * import { ModelNotFoundError } from "./errors.ts";
+ * const err = new ModelNotFoundError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "model_not_found" && err.code === "model_not_found");
+ * ```
+ */
 export class ModelNotFoundError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("model_not_found", init, "push it with pushModel or pass a path");
   }
 }
-/** The bytes do not match the asserted digest (`digest_mismatch`). */
+/**
+ * The bytes do not match the asserted digest (`digest_mismatch`).
+ *
+ * @example
+ * ```ts
+ * import { DigestMismatchError } from "./errors.ts";
+ * const err = new DigestMismatchError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "digest_mismatch" && err.code === "digest_mismatch");
+ * ```
+ */
 export class DigestMismatchError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("digest_mismatch", init);
   }
 }
-/** The model type is neither `llama` nor `openvino` (`unsupported_model_type`). */
+/**
+ * The model type is neither `llama` nor `openvino` (`unsupported_model_type`).
+ *
+ * @example
+ * ```ts
+ * import { UnsupportedModelTypeError } from "./errors.ts";
+ * const err = new UnsupportedModelTypeError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
+ * console.assert(err.token === "unsupported_model_type" && err.code === "unsupported_model_type");
+ * ```
+ */
 export class UnsupportedModelTypeError extends DaemonError {
-  /** @param init Where the error came from. */
+  /**
+   * Creates the error.
+   *
+   * @param init Where the error came from.
+   */
   constructor(init: DaemonErrorInit) {
     super("unsupported_model_type", init, 'use type "llama" or "openvino"');
   }
@@ -544,6 +807,8 @@ export class ContextOverflowError extends DaemonError implements ContextOverflow
   readonly numCtx: number;
 
   /**
+   * Creates the error.
+   *
    * @param init Where the error came from.
    * @param counts The overflow counts, when the daemon sent them.
    */
@@ -581,7 +846,15 @@ const tokenClasses: Record<
   unsupported_model_type: UnsupportedModelTypeError,
 };
 
-/** Every daemon error token, in the daemon's table order. */
+/**
+ * Every daemon error token, in the daemon's table order.
+ *
+ * @example
+ * ```ts
+ * import { DAEMON_ERROR_TOKENS } from "./errors.ts";
+ * console.assert(DAEMON_ERROR_TOKENS.length === 20 && DAEMON_ERROR_TOKENS[2] === "stale_fence");
+ * ```
+ */
 export const DAEMON_ERROR_TOKENS: readonly DaemonErrorToken[] = [
   "context_canceled",
   "deadline_exceeded",
@@ -661,6 +934,8 @@ export class ConnectionError extends ModeldError {
   /** The endpoint that did not answer. */
   readonly endpoint: string;
   /**
+   * Creates the error.
+   *
    * @param endpoint The endpoint that did not answer.
    * @param reason What the transport said.
    * @param options The cause.
@@ -685,6 +960,8 @@ export class ConnectionError extends ModeldError {
  */
 export class TimeoutError extends ModeldError {
   /**
+   * Creates the error.
+   *
    * @param rpc The RPC that timed out.
    * @param options The cause.
    */
@@ -704,6 +981,8 @@ export class TimeoutError extends ModeldError {
  */
 export class AbortedError extends ModeldError {
   /**
+   * Creates the error.
+   *
    * @param rpc The RPC that was aborted.
    * @param options The cause (the signal's reason).
    */
@@ -712,7 +991,15 @@ export class AbortedError extends ModeldError {
   }
 }
 
-/** The first daemon version that has each RPC newer than v0.32.3. */
+/**
+ * The first daemon version that has each RPC newer than v0.32.3.
+ *
+ * @example
+ * ```ts
+ * import { RPC_SINCE } from "./errors.ts";
+ * console.assert(RPC_SINCE["PushModel"] === "v0.34.0");
+ * ```
+ */
 export const RPC_SINCE: Readonly<Record<string, string>> = {
   Status: "v0.32.4",
   LoadModel: "v0.32.4",
@@ -743,6 +1030,8 @@ export class DaemonTooOldError extends ModeldError {
   /** The first daemon version that has it. */
   readonly requiredVersion: string;
   /**
+   * Creates the error.
+   *
    * @param rpc The RPC the daemon lacks.
    * @param options The cause.
    */
@@ -769,6 +1058,8 @@ export class DaemonTooOldError extends ModeldError {
  */
 export class InvalidArgumentError extends ModeldError {
   /**
+   * Creates the error.
+   *
    * @param message What is wrong and what to do.
    * @param options The cause.
    */
@@ -796,6 +1087,8 @@ export class DaemonInternalError extends ModeldError {
   /** The RPC that failed, when known. */
   readonly rpc?: string;
   /**
+   * Creates the error.
+   *
    * @param rpc The RPC that failed ("" when unknown).
    * @param grpcCode The gRPC status code number.
    * @param detail The daemon's raw message.

@@ -36,7 +36,7 @@ import type { Connection } from "./transport.ts";
 /** Model load configuration (`NumCtx`, `NumBatch`, …); unset fields take daemon defaults. */
 export type ModelConfig = MessageInitShape<typeof ConfigSchema>;
 /** A LoRA adapter; part of the model identity, in order (daemons v0.32.8+). */
-export type AdapterSpec = MessageInitShape<typeof AdapterSpecSchema>;
+export type AdapterSpecInit = MessageInitShape<typeof AdapterSpecSchema>;
 
 /**
  * Which model to use. On v0.34.0+ daemons `path` may be left out when the
@@ -58,7 +58,7 @@ export interface ModelRef {
   /** Filesystem path the daemon loads (required by v0.32.3 daemons). */
   path?: string;
   /** LoRA adapters (v0.32.8+). */
-  adapters?: AdapterSpec[];
+  adapters?: AdapterSpecInit[];
 }
 
 /** Options of calls that name a model. */

@@ -25,7 +25,15 @@ import type {
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { InvalidArgumentError, isPermissionError, PermissionNeededError } from "./errors.ts";
 
-/** The largest raw payload of one frame, as the Go client sends. */
+/**
+ * The largest raw payload of one frame, as the Go client sends.
+ *
+ * @example
+ * ```ts
+ * import { MAX_FRAME_BYTES } from "./push.ts";
+ * console.assert(MAX_FRAME_BYTES === 4 * 1024 * 1024);
+ * ```
+ */
 export const MAX_FRAME_BYTES = 4 * 1024 * 1024;
 
 /** What can be pushed: bytes in memory, a web stream, or any async iterable of bytes. */

@@ -42,11 +42,11 @@ import { type CallOptions, unary } from "./call.ts";
 import type { Connection } from "./transport.ts";
 
 /** The stable prefix: text, manifest and tool definitions (see `buildContext`). */
-export type PrefixInput = MessageInitShape<typeof PrefixInputSchema>;
+export type PrefixInputInit = MessageInitShape<typeof PrefixInputSchema>;
 /** The volatile suffix: text and the same manifest as the prefix. */
-export type SuffixInput = MessageInitShape<typeof SuffixInputSchema>;
+export type SuffixInputInit = MessageInitShape<typeof SuffixInputSchema>;
 /** Sampling knobs for {@linkcode Session.decode}; unset fields take the daemon's defaults. */
-export type DecodeConfig = MessageInitShape<typeof DecodeConfigSchema>;
+export type DecodeConfigInit = MessageInitShape<typeof DecodeConfigSchema>;
 /** A snapshot to hand back to {@linkcode Session.restore}. */
 export type SnapshotInput = MessageInitShape<typeof SessionSnapshotSchema>;
 
@@ -105,7 +105,7 @@ export class Session implements AsyncDisposable {
    * console.log(status.reusedTokens, status.prefilledTokens);
    * ```
    */
-  async ensurePrefix(prefix: PrefixInput, options: CallOptions = {}): Promise<PrefixStatus> {
+  async ensurePrefix(prefix: PrefixInputInit, options: CallOptions = {}): Promise<PrefixStatus> {
     this.#assertOpen("ensurePrefix");
     return await unary(
       this.#conn,
@@ -128,7 +128,7 @@ export class Session implements AsyncDisposable {
    * await session.prefillSuffix({ text: "What is 2+2?" });
    * ```
    */
-  async prefillSuffix(suffix: SuffixInput, options: CallOptions = {}): Promise<SuffixStatus> {
+  async prefillSuffix(suffix: SuffixInputInit, options: CallOptions = {}): Promise<SuffixStatus> {
     this.#assertOpen("prefillSuffix");
     return await unary(
       this.#conn,
@@ -153,7 +153,7 @@ export class Session implements AsyncDisposable {
    * }
    * ```
    */
-  decode(config: DecodeConfig = {}, options: CallOptions = {}): DecodeStream {
+  decode(config: DecodeConfigInit = {}, options: CallOptions = {}): DecodeStream {
     return new DecodeStream(
       (signal) => {
         this.#assertOpen("decode"); // checked when iterated, so the error surfaces in the loop

@@ -30,9 +30,25 @@ import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { PermissionNeededError } from "./errors.ts";
 import { quoteUnsafeIntegers, toGoJson } from "./go_json.ts";
 
-/** The gRPC content-type whose subtype selects modeld's JSON codec. */
+/**
+ * The gRPC content-type whose subtype selects modeld's JSON codec.
+ *
+ * @example
+ * ```ts
+ * import { CONTENT_TYPE } from "./transport.ts";
+ * console.assert(CONTENT_TYPE.endsWith("+contenoxtransportjson"));
+ * ```
+ */
 export const CONTENT_TYPE = "application/grpc+contenoxtransportjson";
-/** The metadata key carrying the lease instance id (the owner fence). */
+/**
+ * The metadata key carrying the lease instance id (the owner fence).
+ *
+ * @example
+ * ```ts
+ * import { FENCE_HEADER } from "./transport.ts";
+ * console.assert(FENCE_HEADER === "x-contenox-owner-instance");
+ * ```
+ */
 export const FENCE_HEADER = "x-contenox-owner-instance";
 
 // Connect-ES only accepts its own gRPC content types; the bodies are JSON either way.

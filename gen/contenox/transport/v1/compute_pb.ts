@@ -309,6 +309,8 @@ export const ContextManifestSchema: GenMessage<ContextManifest> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 3);
 
 /**
+ * Health takes no arguments; it is the one unfenced call.
+ *
  * @generated from message contenox.transport.v1.HealthRequest
  */
 export type HealthRequest = Message<"contenox.transport.v1.HealthRequest"> & {
@@ -400,6 +402,9 @@ export const OpenSessionRequestSchema: GenMessage<OpenSessionRequest> = /*@__PUR
   messageDesc(file_contenox_transport_v1_compute, 6);
 
 /**
+ * The handle of the new session: "<instance>/<seq>" (v0.32.3) or
+ * "<instance>/<slot generation>/<seq>" (v0.32.4+).
+ *
  * @generated from message contenox.transport.v1.OpenSessionResponse
  */
 export type OpenSessionResponse = Message<"contenox.transport.v1.OpenSessionResponse"> & {
@@ -717,6 +722,8 @@ export const PrefixInputSchema: GenMessage<PrefixInput> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 10);
 
 /**
+ * Makes the resident context equal to the stable prefix.
+ *
  * @generated from message contenox.transport.v1.EnsurePrefixRequest
  */
 export type EnsurePrefixRequest = Message<"contenox.transport.v1.EnsurePrefixRequest"> & {
@@ -832,6 +839,8 @@ export const SuffixInputSchema: GenMessage<SuffixInput> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 13);
 
 /**
+ * Appends the volatile suffix after the resident prefix.
+ *
  * @generated from message contenox.transport.v1.PrefillSuffixRequest
  */
 export type PrefillSuffixRequest = Message<"contenox.transport.v1.PrefillSuffixRequest"> & {
@@ -980,6 +989,8 @@ export const DecodeConfigSchema: GenMessage<DecodeConfig> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 17);
 
 /**
+ * Starts the Decode stream of a session.
+ *
  * @generated from message contenox.transport.v1.DecodeRequest
  */
 export type DecodeRequest = Message<"contenox.transport.v1.DecodeRequest"> & {
@@ -1002,6 +1013,8 @@ export const DecodeRequestSchema: GenMessage<DecodeRequest> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 18);
 
 /**
+ * The function a tool call invokes.
+ *
  * @generated from message contenox.transport.v1.ToolCallFunction
  */
 export type ToolCallFunction = Message<"contenox.transport.v1.ToolCallFunction"> & {
@@ -1143,6 +1156,8 @@ export const DecodeChunkSchema: GenMessage<DecodeChunk> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 22);
 
 /**
+ * Asks for a session's context report.
+ *
  * @generated from message contenox.transport.v1.ExplainContextRequest
  */
 export type ExplainContextRequest = Message<"contenox.transport.v1.ExplainContextRequest"> & {
@@ -1405,6 +1420,8 @@ export const ContextReportSchema: GenMessage<ContextReport> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 26);
 
 /**
+ * Closes a session handle.
+ *
  * @generated from message contenox.transport.v1.CloseSessionRequest
  */
 export type CloseSessionRequest = Message<"contenox.transport.v1.CloseSessionRequest"> & {
@@ -1422,6 +1439,8 @@ export const CloseSessionRequestSchema: GenMessage<CloseSessionRequest> = /*@__P
   messageDesc(file_contenox_transport_v1_compute, 27);
 
 /**
+ * Always {} (v0.32.3 answers OK even for unknown handles).
+ *
  * @generated from message contenox.transport.v1.CloseSessionResponse
  */
 export type CloseSessionResponse = Message<"contenox.transport.v1.CloseSessionResponse"> & {
