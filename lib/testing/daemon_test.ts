@@ -11,16 +11,7 @@ import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import { isLive, readLease } from "../lease.ts";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "./daemon.ts";
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
+import { exists, rejects } from "./_test_support.ts";
 
 async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
   const until = Date.now() + ms;
@@ -28,16 +19,6 @@ async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
     if (Date.now() > until) assert.fail("condition not met in time");
     await new Promise((r) => setTimeout(r, 10));
   }
-}
-
-async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ConnectError, `expected a ConnectError, got ${err}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
 }
 
 /** One raw h2c unary call, for wire details the Connect client hides. */

@@ -2,7 +2,7 @@
 // §10.1), run against the test daemon through the client's own transport.
 
 import { create } from "@bufbuild/protobuf";
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import assert from "node:assert/strict";
 import {
   type ContextManifest,
@@ -13,6 +13,7 @@ import { fromRpcError } from "../rpc_errors.ts";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "./daemon.ts";
 import type { DaemonVersion } from "./sentinels.ts";
+import { rejects } from "./_test_support.ts";
 
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -28,16 +29,6 @@ async function manifest(stable: string): Promise<ContextManifest> {
     runtimeDigest: "r1",
     stableByteHash: await sha256Hex(stable),
   });
-}
-
-async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ConnectError, `expected a ConnectError, got ${err}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
 }
 
 for (const version of ["v0.32.3", "v0.36.0"] as DaemonVersion[]) {

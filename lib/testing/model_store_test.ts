@@ -1,7 +1,7 @@
 // HEAD model store RPCs (ListModels, RemoveModel, DiskStats, PushModel) and
 // name-based path resolution, through the wire.
 
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
@@ -9,18 +9,9 @@ import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { PushModelChunkSchema } from "../../gen/contenox/transport/v1/compute_pb.ts";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "./daemon.ts";
+import { rejects } from "./_test_support.ts";
 
 type ChunkInit = MessageInitShape<typeof PushModelChunkSchema>;
-
-async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ConnectError, `expected a ConnectError, got ${err}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
-}
 
 function sha256(bytes: Uint8Array): string {
   return createHash("sha256").update(bytes).digest("hex");

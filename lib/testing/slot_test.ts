@@ -1,19 +1,10 @@
 // HEAD single-slot rules (contract §8.5), through the wire.
 
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code } from "@connectrpc/connect";
 import assert from "node:assert/strict";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "./daemon.ts";
-
-async function rejects(promise: Promise<unknown>): Promise<ConnectError> {
-  try {
-    await promise;
-  } catch (err) {
-    assert.ok(err instanceof ConnectError, `expected a ConnectError, got ${err}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
-}
+import { rejects } from "./_test_support.ts";
 
 Deno.test("slot control: load, status, busy, switch, unload with generations", async () => {
   await using daemon = await startTestDaemon();
