@@ -3,6 +3,7 @@
 #
 #   bin/peer             our scripted peer (go/cmd/peer) on the real v0.36.0 packages
 #   bin/gobench          the Go client benchmark (go/cmd/gobench) for bench/side_by_side.ts
+#   bin/goclient         the real Go client's checklist (go/cmd/goclient), run against our TS test daemon
 #   bin/modeld-v0.36.0   the real daemon, github.com/contenox/runtime/cmd/modeld@v0.36.0
 #
 # and probes older daemon versions (INTEROP_OLD_VERSIONS, default v0.32.3): a
@@ -61,6 +62,7 @@ cd "$mod"
 timed "download modules (go.sum)" go mod download
 timed "bin/peer" go build "${build_flags[@]}" -o "$bin/peer" ./cmd/peer
 timed "bin/gobench" go build "${build_flags[@]}" -o "$bin/gobench" ./cmd/gobench
+timed "bin/goclient" go build "${build_flags[@]}" -o "$bin/goclient" ./cmd/goclient
 timed "bin/modeld-v0.36.0" go build "${build_flags[@]}" -o "$bin/modeld-v0.36.0" "$modeld_pkg"
 
 # Older daemons need their own module (one module cannot require two versions
