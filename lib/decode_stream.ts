@@ -145,7 +145,10 @@ export class DecodeStream implements AsyncIterable<DecodeDelta> {
         yield { text: chunk.text, thinking: chunk.thinking, toolCalls: chunk.toolCalls };
       }
     } catch (err) {
-      if (signal.aborted && !(err instanceof ModeldError && err.code !== "aborted")) {
+      // An error chunk the daemon sent is reported even if the caller aborted meanwhile;
+      // anything else after an abort is the abort itself.
+      const fromDaemon = err instanceof ModeldError && err.code !== "aborted";
+      if (signal.aborted && !fromDaemon) {
         if (isTimeout(signal.reason)) throw new TimeoutError("Decode", { cause: err });
         return; // the caller asked to stop: end quietly
       }

@@ -123,7 +123,7 @@ export class DaemonUnavailableError extends ModeldError {
  * @example
  * ```ts
  * import { DaemonNotInstalledError } from "./errors.ts";
- * console.log(new DaemonNotInstalledError("/root/.contenox").message);
+ * console.log(new DaemonNotInstalledError("/home/me/.contenox").message);
  * ```
  */
 export class DaemonNotInstalledError extends DaemonUnavailableError {
@@ -150,7 +150,7 @@ export class DaemonNotInstalledError extends DaemonUnavailableError {
  * @example
  * ```ts
  * import { DaemonNotRunningError } from "./errors.ts";
- * console.log(new DaemonNotRunningError("/root/.contenox").message);
+ * console.log(new DaemonNotRunningError("/home/me/.contenox").message);
  * ```
  */
 export class DaemonNotRunningError extends DaemonUnavailableError {
@@ -177,7 +177,7 @@ export class DaemonNotRunningError extends DaemonUnavailableError {
  * @example
  * ```ts
  * import { DaemonStaleError } from "./errors.ts";
- * console.log(new DaemonStaleError("/root/.contenox", "abc").message);
+ * console.log(new DaemonStaleError("/home/me/.contenox", "abc").message);
  * ```
  */
 export class DaemonStaleError extends DaemonUnavailableError {
@@ -210,7 +210,7 @@ export class DaemonStaleError extends DaemonUnavailableError {
  * @example
  * ```ts
  * import { DaemonUnreachableError } from "./errors.ts";
- * console.log(new DaemonUnreachableError("/root/.contenox", "127.0.0.1:1", "connection refused").message);
+ * console.log(new DaemonUnreachableError("/home/me/.contenox", "127.0.0.1:1", "connection refused").message);
  * ```
  */
 export class DaemonUnreachableError extends DaemonUnavailableError {
@@ -256,8 +256,8 @@ export type PermissionFlag = "--allow-read" | "--allow-net" | "--allow-env" | "-
  * @example
  * ```ts
  * import { PermissionNeededError } from "./errors.ts";
- * const err = new PermissionNeededError("--allow-read", "/root/.contenox", "read the modeld lease");
- * console.assert(err.flagWithValue === "--allow-read=/root/.contenox");
+ * const err = new PermissionNeededError("--allow-read", "/home/me/.contenox", "read the modeld lease");
+ * console.assert(err.flagWithValue === "--allow-read=/home/me/.contenox");
  * ```
  */
 export class PermissionNeededError extends ModeldError {
