@@ -9,9 +9,12 @@ import { startTestDaemon } from "../testing.ts";
 
 const script = new URL("./permissions_child.ts", import.meta.url).pathname;
 
+const repoRoot = new URL("..", import.meta.url).pathname;
+
 async function runChild(args: string[], dataRoot: string) {
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--no-prompt", ...args, script, dataRoot],
+    cwd: repoRoot,
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
@@ -46,4 +49,14 @@ Deno.test("without --allow-read on the data root the error names the flag to add
   const res = await runChild(["--allow-net=127.0.0.1"], daemon.dataRoot);
   assert.equal(res.code, 3, res.stdout + res.stderr);
   assert.match(res.stdout, new RegExp(`PermissionNeededError .*--allow-read=${daemon.dataRoot}`));
+});
+
+Deno.test("the deno.json permission set `client` (-P=client) is all the client needs", async () => {
+  // The set grants read on .cache/tmp (where the test and demo data roots live) and net on
+  // 127.0.0.1; a user's own set names their data root literally (see the README).
+  await using daemon = await startTestDaemon({ reply: "named set" });
+  assert.ok(daemon.dataRoot.startsWith(`${repoRoot}.cache/tmp/`), daemon.dataRoot);
+  const res = await runChild(["-P=client"], daemon.dataRoot);
+  assert.equal(res.code, 0, res.stderr);
+  assert.match(res.stdout, /^ok named set$/m);
 });
