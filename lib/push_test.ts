@@ -44,19 +44,6 @@ Deno.test("the manifest goes out before the source yields anything", async () =>
   await frames.return(undefined);
 });
 
-Deno.test("the manifest goes out before the source yields anything", async () => {
-  let pulled = false;
-  const slow = (async function* () {
-    pulled = true;
-    yield new Uint8Array(1);
-  })();
-  const frames = pushFrames(slow, manifest);
-  const first = await frames.next();
-  assert.equal(first.value?.manifest?.name, "m");
-  assert.equal(pulled, false, "no data was awaited for the first frame");
-  await frames.return(undefined);
-});
-
 Deno.test("an empty model still sends one frame with its manifest", async () => {
   const frames = [];
   for await (const f of pushFrames(new Uint8Array(), manifest)) frames.push(f);

@@ -22,18 +22,4 @@ export async function rejects(promise: Promise<unknown>): Promise<ConnectError> 
   assert.fail("expected the call to fail");
 }
 
-/**
- * Whether a path exists.
- *
- * @param path The path.
- * @returns False only for NotFound; other errors are thrown.
- */
-export async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.stat(path);
-    return true;
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return false;
-    throw err;
-  }
-}
+export { exists } from "./model_store.ts";

@@ -304,7 +304,19 @@ export async function fileDigest(path: string): Promise<string> {
   return createHash("sha256").update(await Deno.readFile(path)).digest("hex");
 }
 
-async function exists(path: string): Promise<boolean> {
+/**
+ * Whether a path exists (false only for NotFound; other errors are thrown).
+ *
+ * @param path The path.
+ * @returns Whether it exists.
+ *
+ * @example
+ * ```ts
+ * import { exists } from "./model_store.ts";
+ * console.assert(!(await exists(`${await Deno.makeTempDir()}/missing`)));
+ * ```
+ */
+export async function exists(path: string): Promise<boolean> {
   try {
     await Deno.stat(path);
     return true;

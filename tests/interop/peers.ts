@@ -369,6 +369,43 @@ export function startModeld(options: ModeldOptions = {}): Promise<GoProcess> {
   });
 }
 
+/**
+ * Reads a child's stdout line by line and collects its stderr, until both close.
+ *
+ * @param child A child spawned with piped stdout and stderr.
+ * @param onLine Called with each stdout line (a last unterminated line included).
+ * @param onEnd Called once stdout has closed.
+ * @returns The stderr text so far (a live box) and a promise for both streams' end.
+ */
+export function drainOutput(
+  child: Deno.ChildProcess,
+  onLine: (line: string) => void,
+  onEnd: () => void,
+): { stderr: { text: string }; drained: Promise<void> } {
+  const stderr = { text: "" };
+  const drained = Promise.all([
+    (async () => {
+      let pending = "";
+      for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
+        pending += text;
+        let nl;
+        while ((nl = pending.indexOf("\n")) >= 0) {
+          onLine(pending.slice(0, nl));
+          pending = pending.slice(nl + 1);
+        }
+      }
+      if (pending) onLine(pending);
+      onEnd();
+    })(),
+    (async () => {
+      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
+        stderr.text += text;
+      }
+    })(),
+  ]).then(() => {});
+  return { stderr, drained };
+}
+
 interface SpawnSpec {
   label: string;
   binary: string;
@@ -392,29 +429,11 @@ async function spawnGo(spec: SpawnSpec): Promise<GoProcess> {
     stderr: "piped",
   }).spawn();
   const lines: string[] = [];
-  const stderr = { text: "" };
   let onLine: (() => void) | undefined;
-  const drained = Promise.all([
-    (async () => {
-      let pending = "";
-      for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
-        pending += text;
-        let nl;
-        while ((nl = pending.indexOf("\n")) >= 0) {
-          lines.push(pending.slice(0, nl));
-          pending = pending.slice(nl + 1);
-          onLine?.();
-        }
-      }
-      if (pending) lines.push(pending);
-      onLine?.();
-    })(),
-    (async () => {
-      for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
-        stderr.text += text;
-      }
-    })(),
-  ]).then(() => {});
+  const { stderr, drained } = drainOutput(child, (line) => {
+    lines.push(line);
+    onLine?.();
+  }, () => onLine?.());
 
   let exited = false;
   const status = child.status.then((s) => {

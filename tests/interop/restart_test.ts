@@ -12,7 +12,7 @@
  * fresh children joining before each restart.
  */
 import assert from "node:assert/strict";
-import { type GoProcess, PEER_VERSION, startModeld, tempDataRoot } from "./peers.ts";
+import { drainOutput, type GoProcess, PEER_VERSION, startModeld, tempDataRoot } from "./peers.ts";
 
 const CHILD = new URL("./restart_child.ts", import.meta.url).pathname;
 const RESTARTS = 5;
@@ -32,34 +32,27 @@ class LineChild implements AsyncDisposable {
   readonly #drained: Promise<void>;
   #wake: (() => void) | undefined;
   #eof = false;
-  stderr = "";
+  readonly #stderr: { text: string };
   #status: Deno.CommandStatus | undefined;
 
   constructor(command: Deno.Command) {
     const child = command.spawn();
     this.#child = child;
     this.#writer = child.stdin.getWriter();
-    this.#drained = Promise.all([
-      (async () => {
-        let pending = "";
-        for await (const text of child.stdout.pipeThrough(new TextDecoderStream())) {
-          pending += text;
-          let nl;
-          while ((nl = pending.indexOf("\n")) >= 0) {
-            this.#lines.push(pending.slice(0, nl));
-            pending = pending.slice(nl + 1);
-            this.#wake?.();
-          }
-        }
-        this.#eof = true;
-        this.#wake?.();
-      })(),
-      (async () => {
-        for await (const text of child.stderr.pipeThrough(new TextDecoderStream())) {
-          this.stderr += text;
-        }
-      })(),
-    ]).then(() => {});
+    const out = drainOutput(child, (line) => {
+      this.#lines.push(line);
+      this.#wake?.();
+    }, () => {
+      this.#eof = true;
+      this.#wake?.();
+    });
+    this.#stderr = out.stderr;
+    this.#drained = out.drained;
+  }
+
+  /** Everything the child wrote to stderr so far. */
+  get stderr(): string {
+    return this.#stderr.text;
   }
 
   async send(line: string): Promise<void> {
