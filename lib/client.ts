@@ -26,6 +26,7 @@ import {
   ModeldError,
 } from "./errors.ts";
 import { ModeldNode } from "./node.ts";
+import { healthProblem } from "./probe.ts";
 import { type Connection, dial } from "./transport.ts";
 
 /** Options of {@linkcode ModeldClient}. */
@@ -202,12 +203,8 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     const conn = dial(endpoint, instanceId);
     try {
       const health = await unary(conn, "Health", options, (o) => conn.rpc.health({}, o));
-      if (!health.ready) throw new Error("the daemon reported not ready");
-      if (instanceId !== "" && health.instanceId !== instanceId) {
-        throw new Error(
-          `instance ${health.instanceId || "(none)"} answered, the lease names ${instanceId}`,
-        );
-      }
+      const problem = healthProblem(health, instanceId);
+      if (problem) throw new Error(problem);
       return conn;
     } catch (err) {
       conn.close();

@@ -78,14 +78,33 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeResult> {
     if (err instanceof PermissionNeededError) throw err;
     return unreachable((err as Error).message, err);
   }
-  if (!health.ready) return { ...unreachable("the daemon reported not ready"), health };
-  if (found.instanceId !== "" && health.instanceId !== found.instanceId) {
-    return {
-      ...unreachable(
-        `instance ${health.instanceId || "(none)"} answered, the lease names ${found.instanceId}`,
-      ),
-      health,
-    };
-  }
+  const problem = healthProblem(health, found.instanceId);
+  if (problem) return { ...unreachable(problem), health };
   return { ...found, health };
+}
+
+/**
+ * Why a Health answer does not prove the lease holder is serving: it is not
+ * ready, or another instance answered. The one rule for `probe()` and for
+ * every connection the client dials.
+ *
+ * @param health The daemon's Health answer.
+ * @param leaseInstance The lease's instance id ("" = do not compare).
+ * @returns The reason, or `undefined` when the answer is good.
+ *
+ * @example
+ * ```ts
+ * import { create } from "@bufbuild/protobuf";
+ * import { HealthResponseSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
+ * import { healthProblem } from "./probe.ts";
+ * const h = create(HealthResponseSchema, { ready: true, instanceId: "b" });
+ * console.assert(healthProblem(h, "a") === "instance b answered, the lease names a");
+ * ```
+ */
+export function healthProblem(health: HealthResponse, leaseInstance: string): string | undefined {
+  if (!health.ready) return "the daemon reported not ready";
+  if (leaseInstance !== "" && health.instanceId !== leaseInstance) {
+    return `instance ${health.instanceId || "(none)"} answered, the lease names ${leaseInstance}`;
+  }
+  return undefined;
 }
