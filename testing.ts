@@ -33,7 +33,7 @@
  */
 
 export { startTestDaemon, TestDaemon, type TestDaemonOptions } from "./lib/testing/daemon.ts";
-export type { CallContext, RequestRecord } from "./lib/testing/grpc_server.ts";
+export type { CallContext, RequestRecord } from "./lib/daemon/grpc_server.ts";
 export {
   countTokens,
   type DecodeScript,
@@ -43,4 +43,4 @@ export {
   splitReply,
   type ToolCallInit,
 } from "./lib/testing/memory_service.ts";
-export type { DaemonVersion, OverflowDetail } from "./lib/testing/sentinels.ts";
+export type { DaemonVersion, OverflowDetail } from "./lib/daemon/sentinels.ts";

@@ -22,4 +22,4 @@ export async function rejects(promise: Promise<unknown>): Promise<ConnectError> 
   assert.fail("expected the call to fail");
 }
 
-export { exists } from "./model_store.ts";
+export { exists } from "../daemon/model_store.ts";

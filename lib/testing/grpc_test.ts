@@ -12,7 +12,7 @@ import { ContextOverflowError } from "../errors.ts";
 import { fromRpcError } from "../rpc_errors.ts";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "./daemon.ts";
-import type { DaemonVersion } from "./sentinels.ts";
+import type { DaemonVersion } from "../daemon/sentinels.ts";
 import { rejects } from "./_test_support.ts";
 
 async function sha256Hex(text: string): Promise<string> {

@@ -45,7 +45,12 @@ import {
   type SuffixStatusSchema,
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
 import { manifestDigest } from "../context.ts";
-import { type DaemonVersion, errorToken, type OverflowDetail, ServiceError } from "./sentinels.ts";
+import {
+  type DaemonVersion,
+  errorToken,
+  type OverflowDetail,
+  ServiceError,
+} from "../daemon/sentinels.ts";
 
 /** A Decode stream message as the test daemon builds it. */
 export type DecodeChunkInit = MessageInitShape<typeof DecodeChunkSchema>;

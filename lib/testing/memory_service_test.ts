@@ -11,7 +11,7 @@ import {
   SuffixInputSchema,
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
 import { countTokens, type DecodeChunkInit, MemorySession, splitReply } from "./memory_service.ts";
-import type { ServiceError } from "./sentinels.ts";
+import type { ServiceError } from "../daemon/sentinels.ts";
 
 type Extra = Omit<MessageInitShape<typeof ContextManifestSchema>, "$typeName">;
 

@@ -29,6 +29,7 @@ import { create, type MessageInitShape } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import {
   type Compute,
+  ConfigSchema,
   type ContextReportSchema,
   type DecodeConfig,
   DecodeConfigSchema,
@@ -46,7 +47,7 @@ import {
 import { FENCE_HEADER } from "../transport.ts";
 import type { CallContext, ServiceImpl } from "./grpc_server.ts";
 import { GrpcStatusError } from "./grpc_server.ts";
-import { type DecodeChunkInit, MemorySession, type Reply } from "./memory_service.ts";
+import type { DecodeChunkInit, Engine, EngineSession } from "./engine.ts";
 import { ModelStore } from "./model_store.ts";
 import {
   type DaemonVersion,
@@ -102,12 +103,10 @@ export interface ComputeServiceOptions {
   backend: string;
   /** The models directory (`<dataRoot>/models`). */
   modelsDir: string;
-  /** Scripted Decode replies. */
-  reply?: Reply;
-  /** Delay between Decode chunks, in milliseconds. */
-  chunkDelayMs?: number;
-  /** Embedding function for Embed (v0.36). */
-  embedding?: (text: string) => number[];
+  /** The engine behind the sessions. */
+  engine: Engine;
+  /** The slot's idle TTL in ms (0 = never reap), v0.36 only. */
+  idleTtlMs?: number;
 }
 
 /** A handle's operations, whatever backs it. */
@@ -157,7 +156,8 @@ export class ComputeService {
       owner: options.instanceId,
       backend: options.backend,
       store: this.store,
-      embedding: options.embedding,
+      engine: options.engine,
+      idleTtlMs: options.idleTtlMs,
     });
     const all = this.#handlers();
     const impl: Record<string, unknown> = {};
@@ -236,32 +236,44 @@ export class ComputeService {
     return key;
   }
 
-  #memoryHandle(session: MemorySession): OpenHandle {
-    const { reply, chunkDelayMs } = this.#options;
-    return {
-      ensurePrefix: (p) => session.ensurePrefix(p),
-      prefillSuffix: (s) => session.prefillSuffix(s),
-      decode: (config, handle, signal) =>
-        session.decode(config, { handle, reply, chunkDelayMs, signal }),
-      explain: () => Promise.resolve(session.explain()),
-      snapshot: () => Promise.resolve(session.snapshot()),
-      restore: (snap) => session.restore(snap),
-      close: () => Promise.resolve(session.close()),
-    };
-  }
-
-  #slotHandle(session: SlotSession): OpenHandle {
-    const { reply, chunkDelayMs } = this.#options;
+  /** v0.32.3: an engine session owned by its handle alone (no slot). */
+  #engineHandle(session: EngineSession): OpenHandle {
     return {
       ensurePrefix: (p, signal) => session.ensurePrefix(p, signal),
       prefillSuffix: (s, signal) => session.prefillSuffix(s, signal),
-      decode: (config, handle, signal) =>
-        session.decode(config, { handle, reply, chunkDelayMs, signal }),
+      decode: (config, handle, signal) => session.decode(config, { handle, signal }),
       explain: () => session.explain(),
       snapshot: (signal) => session.snapshot(signal),
       restore: (snap, signal) => session.restore(snap, signal),
       close: () => session.close(),
     };
+  }
+
+  #slotHandle(session: SlotSession): OpenHandle {
+    return {
+      ensurePrefix: (p, signal) => session.ensurePrefix(p, signal),
+      prefillSuffix: (s, signal) => session.prefillSuffix(s, signal),
+      decode: (config, handle, signal) => session.decode(config, { handle, signal }),
+      explain: () => session.explain(),
+      snapshot: (signal) => session.snapshot(signal),
+      restore: (snap, signal) => session.restore(snap, signal),
+      close: () => session.close(),
+    };
+  }
+
+  /**
+   * Closes every handle and the slot (daemon shutdown).
+   *
+   * @example
+   * ```ts ignore
+   * await svc.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    const handles = [...this.#handles.values()];
+    this.#handles.clear();
+    for (const { handle } of handles) await handle.close();
+    await this.slot?.close();
   }
 
   #requireSlot(): SlotService {
@@ -296,11 +308,15 @@ export class ComputeService {
               `requested ${JSON.stringify(req.type)}, this daemon serves ${backend}`,
             );
           }
-          const session = new MemorySession({
-            version: opts.version,
-            numCtx: req.config?.numCtx ?? 0,
-          });
-          return { handle: this.#register(this.#memoryHandle(session), undefined, ctx) };
+          const session = await opts.engine.load({
+            modelName: req.modelName,
+            type: req.type,
+            digest: req.digest,
+            path: req.path,
+            config: req.config ?? create(ConfigSchema),
+            adapters: req.adapters,
+          }, ctx.signal);
+          return { handle: this.#register(this.#engineHandle(session), undefined, ctx) };
         }
         const session = await this.#requireSlot().openSession(req, ctx.signal);
         return { handle: this.#register(this.#slotHandle(session), session.generation, ctx) };
@@ -309,10 +325,16 @@ export class ComputeService {
       describe: async (req, ctx) => {
         this.#checkFence(ctx);
         if (v0323) {
-          const n = req.config?.numCtx ?? 0;
-          return { modelMaxContext: n, effectiveContext: n };
+          return await opts.engine.describe({
+            modelName: req.modelName,
+            type: req.type,
+            digest: req.digest,
+            path: req.path,
+            config: req.config ?? create(ConfigSchema),
+            adapters: req.adapters,
+          }, ctx.signal);
         }
-        return await this.#requireSlot().describe(req);
+        return await this.#requireSlot().describe(req, ctx.signal);
       },
 
       ensurePrefix: async (req, ctx) => {

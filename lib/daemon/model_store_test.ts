@@ -8,8 +8,8 @@ import { join } from "node:path";
 import type { MessageInitShape } from "@bufbuild/protobuf";
 import type { PushModelChunkSchema } from "../../gen/contenox/transport/v1/compute_pb.ts";
 import { dial } from "../transport.ts";
-import { startTestDaemon } from "./daemon.ts";
-import { rejects } from "./_test_support.ts";
+import { startTestDaemon } from "../testing/daemon.ts";
+import { rejects } from "../testing/_test_support.ts";
 
 type ChunkInit = MessageInitShape<typeof PushModelChunkSchema>;
 

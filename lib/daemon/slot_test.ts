@@ -3,8 +3,8 @@
 import { Code } from "@connectrpc/connect";
 import assert from "node:assert/strict";
 import { dial } from "../transport.ts";
-import { startTestDaemon } from "./daemon.ts";
-import { rejects } from "./_test_support.ts";
+import { startTestDaemon } from "../testing/daemon.ts";
+import { rejects } from "../testing/_test_support.ts";
 
 Deno.test("slot control: load, status, busy, switch, unload with generations", async () => {
   await using daemon = await startTestDaemon();

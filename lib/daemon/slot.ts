@@ -1,5 +1,5 @@
 /**
- * HEAD modeld's single model slot (`modeld/slot`) over in-memory sessions:
+ * HEAD modeld's single model slot (`modeld/slot`) over an {@linkcode Engine}:
  * one resident model, at most one open handle, a generation counter that
  * fences old handles, and one operation at a time (a Decode holds the lock
  * until its stream ends).
@@ -9,8 +9,8 @@
  * reused warm; the same identity with a handle open is `model_busy`; another
  * identity is `model_busy` with a handle open, else `model_switch_required`.
  * LoadModel / UnloadModel honour `expected_generation`
- * (`slot_generation_stale`). A closed handle leaves the model resident (as
- * modeld with its default idle TTL; there is no idle reaper here). Embed is
+ * (`slot_generation_stale`). A closed handle leaves the model resident; the
+ * idle reaper (`idleTtlMs`) unloads a Ready model idle that long. Embed is
  * `model_busy` with a handle open or an explicitly loaded model, and evicts an
  * idle implicit one.
  *
@@ -18,7 +18,7 @@
  * ```ts ignore
  * import { SlotService } from "./slot.ts";
  * import { ModelStore } from "./model_store.ts";
- * const slot = new SlotService({ owner: "id", backend: "llama", store: new ModelStore("/tmp/m") });
+ * const slot = new SlotService({ owner: "id", backend: "llama", store: new ModelStore("/tmp/m"), engine });
  * const session = await slot.openSession({ ...req, ownerInstanceId: "id" });
  * console.log(session.generation);
  * ```
@@ -44,7 +44,7 @@ import {
   type SuffixInput,
   type SuffixStatusSchema,
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
-import { type DecodeChunkInit, type DecodeOptions, MemorySession } from "./memory_service.ts";
+import type { DecodeChunkInit, DecodeContext, Engine, EngineSession, ModelSpec } from "./engine.ts";
 import type { ModelStore } from "./model_store.ts";
 import { sentinelText, ServiceError } from "./sentinels.ts";
 
@@ -85,15 +85,16 @@ export interface SlotOptions {
   backend: string;
   /** Where models named without a path are resolved. */
   store: ModelStore;
-  /** Embedding function; without it Embed is `unsupported_feature`, as in the memory service. */
-  embedding?: (text: string) => number[];
+  /** The engine that loads models, describes and embeds. */
+  engine: Engine;
+  /**
+   * Unload a `Ready` model idle this long (ms), even with a handle open: the
+   * handle then gets `slot_generation_stale`. 0 or absent: never.
+   */
+  idleTtlMs?: number;
 }
 
-interface Identity {
-  modelName: string;
-  type: string;
-  digest: string;
-  path: string;
+interface Identity extends ModelSpec {
   config: Config;
   adapters: AdapterSpec[];
   key: string;
@@ -101,7 +102,7 @@ interface Identity {
 
 interface ActiveSlot {
   identity: Identity;
-  session: MemorySession;
+  session: EngineSession;
   generation: bigint;
   refs: number;
   explicit: boolean;
@@ -183,12 +184,64 @@ export class SlotService {
   #state: SlotState = "Empty";
   #busyOp = "";
   #lastError = "";
+  #lastUsed = Date.now();
+  #reaper: ReturnType<typeof setInterval> | undefined;
 
   /**
-   * @param options Owner fence, backend, model store and embedding.
+   * @param options Owner fence, backend, model store, engine and idle TTL.
    */
   constructor(options: SlotOptions) {
     this.#options = options;
+    const ttl = options.idleTtlMs ?? 0;
+    if (ttl > 0) {
+      // modeld ticks every max(ttl/3, 1s).
+      this.#reaper = setInterval(() => void this.#reapIdle(ttl), Math.max(ttl / 3, 1000));
+    }
+  }
+
+  /** Unloads a Ready model idle for `ttl` ms, handle or not (modeld's idle reaper). */
+  async #reapIdle(ttl: number): Promise<void> {
+    const unlock = this.#lock.tryAcquire();
+    if (!unlock) return; // an operation is running: not idle
+    try {
+      const active = this.#active;
+      if (!active || this.#state !== "Ready" || Date.now() - this.#lastUsed < ttl) return;
+      this.#active = undefined;
+      this.#generation++;
+      this.#state = "Idle";
+      await active.session.close();
+    } finally {
+      unlock();
+    }
+  }
+
+  /**
+   * Stops the idle reaper and frees the resident model (daemon shutdown).
+   *
+   * @example
+   * ```ts ignore
+   * await slot.close();
+   * ```
+   */
+  async close(): Promise<void> {
+    if (this.#reaper !== undefined) clearInterval(this.#reaper);
+    this.#reaper = undefined;
+    const unlock = await this.#lock.acquire();
+    try {
+      const active = this.#active;
+      this.#active = undefined;
+      if (active) {
+        this.#generation++;
+        await active.session.close();
+      }
+      this.#state = "Empty";
+    } finally {
+      unlock();
+    }
+  }
+
+  #touch(): void {
+    this.#lastUsed = Date.now();
   }
 
   /** The current slot generation. */
@@ -260,25 +313,29 @@ export class SlotService {
     }
   }
 
-  /** The backend's OpenSession, wrapped as `model_load_failed` like the slot does. */
-  #load(identity: Identity): MemorySession {
+  /** The engine's load, wrapped as `model_load_failed` like the slot does. */
+  async #load(identity: Identity, signal: AbortSignal | undefined): Promise<EngineSession> {
+    this.#state = "Loading";
+    this.#busyOp = "load";
     try {
       this.#checkBackend(identity.type);
+      const session = await this.#options.engine.load(identity, signal);
+      this.#touch();
+      return session;
     } catch (err) {
-      const inner = err as ServiceError;
+      const inner = err instanceof ServiceError
+        ? err
+        : new ServiceError("", err instanceof Error ? err.message : String(err));
       const wrapped = new ServiceError(
         "model_load_failed",
         `modeld failed to load model: ${inner.message}`,
-        {
-          wraps: [inner.token],
-        },
+        { wraps: inner.token ? [inner.token] : [] },
       );
       this.#busyOp = "";
       this.#lastError = wrapped.message;
       this.#state = "Failed";
       throw wrapped;
     }
-    return new MemorySession({ version: "v0.36.0", numCtx: identity.config.numCtx });
   }
 
   /**
@@ -315,9 +372,9 @@ export class SlotService {
       if (active) {
         this.#active = undefined;
         this.#generation++;
-        active.session.close();
+        await active.session.close();
       }
-      const session = this.#load(identity);
+      const session = await this.#load(identity, signal);
       this.#generation++;
       this.#active = { identity, session, generation: this.#generation, refs: 0, explicit: true };
       this.#ready();
@@ -354,7 +411,7 @@ export class SlotService {
       if (active) {
         this.#active = undefined;
         this.#generation++;
-        active.session.close();
+        await active.session.close();
       }
       this.#state = "Empty";
       this.#busyOp = "";
@@ -392,7 +449,7 @@ export class SlotService {
         }
         throw ServiceError.of(active.refs > 0 ? "model_busy" : "model_switch_required");
       }
-      const session = this.#load(identity);
+      const session = await this.#load(identity, signal);
       this.#generation++;
       this.#active = { identity, session, generation: this.#generation, refs: 1, explicit: false };
       this.#ready();
@@ -403,28 +460,26 @@ export class SlotService {
   }
 
   /**
-   * Describe: the memory backend echoes `NumCtx` into every window field.
+   * Describe: the engine's ModelInfo for the requested model.
    *
    * @param req The model request.
+   * @param signal Cancels reading the model.
    * @returns The ModelInfo.
-   * @throws {ServiceError} `stale_fence`, `backend_mismatch`, store errors.
+   * @throws {ServiceError} `stale_fence`, `backend_mismatch`, store errors, engine errors.
    *
    * @example
    * ```ts ignore
    * const info = await slot.describe(req);
    * ```
    */
-  async describe(req: ModelRequest): Promise<MessageInitShape<typeof ModelInfoSchema>> {
+  async describe(
+    req: ModelRequest,
+    signal?: AbortSignal,
+  ): Promise<MessageInitShape<typeof ModelInfoSchema>> {
     this.#checkFence(req.ownerInstanceId);
-    await this.#identity(req);
+    const identity = await this.#identity(req);
     this.#checkBackend(req.type);
-    const n = req.config?.numCtx ?? 0;
-    return {
-      modelMaxContext: n,
-      effectiveContext: n,
-      hotContextTokens: n,
-      plannerEffectiveContext: n,
-    };
+    return await this.#options.engine.describe(identity, signal);
   }
 
   /**
@@ -442,7 +497,7 @@ export class SlotService {
    */
   async embed(req: ModelRequest & { text: string }, signal?: AbortSignal): Promise<number[]> {
     this.#checkFence(req.ownerInstanceId);
-    await this.#identity(req);
+    const identity = await this.#identity(req);
     const unlock = await this.#lock.acquire(signal);
     try {
       const active = this.#active;
@@ -450,15 +505,13 @@ export class SlotService {
         if (active.refs > 0 || active.explicit) throw ServiceError.of("model_busy");
         this.#active = undefined;
         this.#generation++;
-        active.session.close();
+        await active.session.close();
       }
       this.#state = "Busy";
       this.#busyOp = "embed";
       try {
         this.#checkBackend(req.type);
-        const fn = this.#options.embedding;
-        if (!fn) throw ServiceError.of("unsupported_feature");
-        const vector = fn(req.text);
+        const vector = await this.#options.engine.embed(identity, req.text, signal);
         this.#markReadyOrError(undefined);
         return vector;
       } catch (err) {
@@ -491,6 +544,7 @@ export class SlotService {
   }
 
   #ready(): void {
+    this.#touch();
     this.#state = "Ready";
     this.#busyOp = "";
     this.#lastError = "";
@@ -501,7 +555,7 @@ export class SlotService {
     generation: bigint,
     op: string,
     signal: AbortSignal | undefined,
-    fn: (session: MemorySession) => Promise<T> | T,
+    fn: (session: EngineSession) => Promise<T> | T,
   ): Promise<T> {
     const unlock = await this.#lock.acquire(signal);
     try {
@@ -523,7 +577,7 @@ export class SlotService {
   async *decode(
     generation: bigint,
     config: DecodeConfig,
-    options: DecodeOptions,
+    options: DecodeContext,
   ): AsyncGenerator<DecodeChunkInit> {
     const unlock = await this.#lock.acquire(options.signal);
     let streamErr: ServiceError | undefined;
@@ -567,7 +621,7 @@ export class SlotService {
     return unlock !== undefined;
   }
 
-  #begin(generation: bigint, op: string): MemorySession {
+  #begin(generation: bigint, op: string): EngineSession {
     const active = this.#active;
     if (!active) {
       if (generation !== 0n && generation !== this.#generation) {
@@ -583,12 +637,13 @@ export class SlotService {
   }
 
   #markReadyOrError(err: ServiceError | undefined): void {
+    this.#touch();
     this.#busyOp = "";
     if (err && err.token !== "context_canceled") {
       this.#lastError = err.message;
       if (err.token === "session_fatal") {
         if (this.#active) {
-          this.#active.session.close();
+          void this.#active.session.close();
           this.#active = undefined;
           this.#generation++;
         }
@@ -700,7 +755,7 @@ export class SlotSession {
    * for await (const c of session.decode(config, { handle })) console.log(c.text);
    * ```
    */
-  decode(config: DecodeConfig, options: DecodeOptions): AsyncGenerator<DecodeChunkInit> {
+  decode(config: DecodeConfig, options: DecodeContext): AsyncGenerator<DecodeChunkInit> {
     this.#check();
     return this.#slot.decode(this.generation, config, options);
   }
