@@ -107,6 +107,7 @@ export const COMMAND_FLAGS: Readonly<Record<string, Readonly<Record<string, Flag
   chat: { ...MODEL_FLAGS, ...DECODE_FLAGS, stats: { type: "boolean" } },
   embed: MODEL_FLAGS,
   models: { name: { type: "string" }, type: { type: "string" }, format: { type: "string" } },
+  serve: { threads: { type: "string" }, "idle-ttl": { type: "string" }, ttl: { type: "string" } },
   help: {},
 };
 

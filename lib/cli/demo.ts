@@ -29,7 +29,7 @@ import { fileURLToPath } from "node:url";
 import { startTestDaemon, type TestDaemon } from "../testing/daemon.ts";
 import type { ReplyRequest } from "../testing/memory_service.ts";
 
-const MODEL = "demo-model";
+const SCRIPTED_MODEL = "demo-model";
 const SYSTEM = "You are a concise assistant. Answer in one sentence.";
 const GENERATE_PROMPT = "Why is the sky blue?";
 const CHAT_TURNS = ["Name the three primary colours of light.", "Which of them is the warmest?"];
@@ -68,18 +68,19 @@ function reply({ prompt }: ReplyRequest): string {
  * ```
  */
 export async function runDemo(
-  options: { deno?: string; cli?: string; chunkDelayMs?: number } = {},
+  options: { deno?: string; cli?: string; chunkDelayMs?: number; model?: string } = {},
 ): Promise<number> {
   const deno = options.deno ?? Deno.execPath();
   const cliUrl = new URL("../../cli.ts", import.meta.url);
   const cli = options.cli ?? (cliUrl.protocol === "file:" ? fileURLToPath(cliUrl) : cliUrl.href);
   const bold = Deno.stdout.isTerminal() && !Deno.noColor;
   const say = (text: string) => console.log(bold ? `\x1b[1m${text}\x1b[22m` : text);
+  if (options.model) return await realDemo(options.model, deno, cli, say);
 
   await using daemon = await startTestDaemon({
     reply,
     chunkDelayMs: options.chunkDelayMs ?? 40,
-    models: { [MODEL]: "GGUF (a stand-in for real weights)" },
+    models: { [SCRIPTED_MODEL]: "GGUF (a stand-in for real weights)" },
   });
   // Ctrl-C: the children stop on their own; stop the daemon and remove its data root too.
   const onInterrupt = () => void daemon.stop().finally(() => Deno.exit(130));
@@ -91,14 +92,58 @@ export async function runDemo(
   }
 }
 
+/** The real thing: the llama.cpp daemon on a temporary data root, a real model. */
+async function realDemo(
+  model: string,
+  deno: string,
+  cli: string,
+  say: (text: string) => void,
+): Promise<number> {
+  // Loaded only here: the scripted demo never loads the engine.
+  const { serve } = await import("../daemon/serve.ts");
+  const root = await Deno.makeTempDir({ prefix: "modeld-demo-" });
+  try {
+    const started = performance.now();
+    await using daemon = await serve({ dataRoot: root, idleTtlMs: 0 });
+    say(
+      `# The llama.cpp daemon (modeld v0.36.0 wire) started in ${
+        Math.round(performance.now() - started)
+      } ms; the model is ${model}`,
+    );
+    const onInterrupt = () => void daemon.close().finally(() => Deno.exit(130));
+    Deno.addSignalListener("SIGINT", onInterrupt);
+    try {
+      return await steps(daemon, deno, cli, say, {
+        name: "smollm2",
+        flags: ["--path", model, "--temperature", "0", "--max-tokens", "48"],
+        what: "the llama.cpp daemon (real inference)",
+      });
+    } finally {
+      Deno.removeSignalListener("SIGINT", onInterrupt);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+}
+
 async function steps(
   daemon: TestDaemon,
   deno: string,
   cli: string,
   say: (text: string) => void,
+  real?: { name: string; flags: string[]; what: string },
 ): Promise<number> {
   const root = daemon.dataRoot;
-  say(`# A test daemon (modeld v0.36.0 wire format, scripted model "${MODEL}") serves at`);
+  const MODEL = real?.name ?? SCRIPTED_MODEL;
+  const modelFlags = real ? ["--model", MODEL, ...real.flags] : ["--model", MODEL];
+  const shownFlags = real
+    ? `--model ${MODEL} --path MODEL.gguf --temperature 0`
+    : `--model ${MODEL}`;
+  say(
+    `# ${
+      real?.what ?? `A test daemon (modeld v0.36.0 wire format, scripted model "${MODEL}")`
+    } serves at`,
+  );
   say(`# ${daemon.endpoint}; its lease is in ROOT=${root}`);
   say(
     "# The CLI runs in a child Deno process granted only --allow-read=$ROOT --allow-net=127.0.0.1.",
@@ -122,13 +167,13 @@ async function steps(
   let code = check((await spawn(["status"], false).status).code);
   if (code !== 0) return code;
 
-  say(`$ ${shown} generate --model ${MODEL} "${GENERATE_PROMPT}"`);
-  code = check((await spawn(["generate", "--model", MODEL, GENERATE_PROMPT], false).status).code);
+  say(`$ ${shown} generate ${shownFlags} "${GENERATE_PROMPT}"`);
+  code = check((await spawn(["generate", ...modelFlags, GENERATE_PROMPT], false).status).code);
   if (code !== 0) return code;
 
-  say(`$ ${shown} chat --model ${MODEL} --stats \\\n    --system "${SYSTEM}"`);
+  say(`$ ${shown} chat ${shownFlags} --stats \\\n    --system "${SYSTEM}"`);
   code = check(
-    await chatTurns(spawn(["chat", "--model", MODEL, "--system", SYSTEM, "--stats"], true), say),
+    await chatTurns(spawn(["chat", ...modelFlags, "--system", SYSTEM, "--stats"], true), say),
   );
   if (code !== 0) return code;
 
@@ -139,6 +184,11 @@ async function steps(
       `open sessions: ${daemon.openSessions}.`,
   );
   await daemon.stop();
+  if (real) {
+    const leaseGone = await Deno.stat(daemon.leasePath).then(() => false, () => true);
+    say(`# Daemon stopped; lease ${leaseGone ? "removed" : "NOT removed"}.`);
+    return leaseGone && daemon.openSessions === 0 ? 0 : 1;
+  }
   const gone = await Deno.stat(root).then(() => false, () => true);
   say(`# Daemon stopped; ROOT ${gone ? "removed" : "NOT removed"}.`);
   return gone && daemon.openSessions === 0 ? 0 : 1;
@@ -182,5 +232,6 @@ async function chatTurns(child: Deno.ChildProcess, say: (text: string) => void):
 }
 
 if (import.meta.main) {
-  Deno.exit(await runDemo());
+  const at = Deno.args.indexOf("--model");
+  Deno.exit(await runDemo(at >= 0 ? { model: Deno.args[at + 1] } : {}));
 }

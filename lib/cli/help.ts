@@ -56,6 +56,7 @@ Commands:
                          Print the text's embedding vector as JSON
   models ls | push FILE | rm NAME | df
                          The daemon's model store (v0.34.0+)
+  serve                  Run the llama.cpp daemon on the data root (foreground)
   help [COMMAND]         Show help for a command
 
 ${GLOBAL}
@@ -155,6 +156,20 @@ FILE as well as on the data root.
 
 ${GLOBAL}`,
 };
+COMMANDS.serve = `Usage: modeldconn serve [--data-root DIR] [--threads N] [--idle-ttl D]
+
+Runs a modeld-compatible daemon with a llama.cpp engine in the foreground: it
+takes DIR/modeld.lease, serves on 127.0.0.1, and keeps models in DIR/models.
+Ctrl-C or SIGTERM stops it cleanly (calls finish, sessions close, the lease is
+removed). Prints the endpoint on stdout.
+
+  --threads N     Threads for models whose NumThreads is 0 (default: CPU cores)
+  --idle-ttl D    Unload a model idle this long: 30s, 5m, 1h; 0/off/none never
+                  (default 5m)
+  --ttl D         The lease's time to live (default 30s, renewed every ttl/3)
+
+Permissions: --allow-read and --allow-write on DIR, --allow-net=127.0.0.1,
+--allow-ffi, and what node-llama-cpp needs (see the README).`;
 COMMANDS.help = OVERVIEW;
 
 /**

@@ -32,6 +32,8 @@ const RUNNERS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   chat,
   embed,
   models,
+  // Loaded on demand: only `serve` pulls in the llama.cpp engine.
+  serve: async (ctx) => (await import("./serve.ts")).serve(ctx),
 };
 
 /**

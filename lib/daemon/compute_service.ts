@@ -107,6 +107,8 @@ export interface ComputeServiceOptions {
   engine: Engine;
   /** The slot's idle TTL in ms (0 = never reap), v0.36 only. */
   idleTtlMs?: number;
+  /** Where Snapshot keeps engine states (`<dataRoot>/modeld-blobs/<backend>`). */
+  blobDir?: string;
 }
 
 /** A handle's operations, whatever backs it. */
@@ -158,6 +160,7 @@ export class ComputeService {
       store: this.store,
       engine: options.engine,
       idleTtlMs: options.idleTtlMs,
+      blobDir: options.blobDir,
     });
     const all = this.#handlers();
     const impl: Record<string, unknown> = {};

@@ -306,6 +306,7 @@ export async function startServer(options: ServerOptions): Promise<DaemonServer>
       modelsDir: join(dataRoot, "models"),
       engine: options.engine,
       idleTtlMs: options.idleTtlMs,
+      blobDir: join(dataRoot, "modeld-blobs", backend),
     });
     for (const [name, content] of Object.entries(options.models ?? {})) {
       await service.store.seed(

@@ -46,6 +46,7 @@ import {
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
 import type { DecodeChunkInit, DecodeContext, Engine, EngineSession, ModelSpec } from "./engine.ts";
 import type { ModelStore } from "./model_store.ts";
+import { join } from "node:path";
 import { sentinelText, ServiceError } from "./sentinels.ts";
 
 /** The fields of a model request the slot looks at. */
@@ -92,6 +93,11 @@ export interface SlotOptions {
    * handle then gets `slot_generation_stale`. 0 or absent: never.
    */
   idleTtlMs?: number;
+  /**
+   * Where Snapshot keeps engine states (`<dataRoot>/modeld-blobs/<backend>`);
+   * a snapshot then carries only its `state_id`. Absent: states stay inline.
+   */
+  blobDir?: string;
 }
 
 interface Identity extends ModelSpec {
@@ -614,6 +620,46 @@ export class SlotService {
     }
   }
 
+  /** @internal Moves a snapshot's engine state into the blob store, as modeld's slot does. */
+  async storeBlob(
+    snap: MessageInitShape<typeof SessionSnapshotSchema>,
+  ): Promise<MessageInitShape<typeof SessionSnapshotSchema>> {
+    const dir = this.#options.blobDir;
+    const state = snap.state;
+    if (!dir || !state || state.length === 0) return snap;
+    const id = Array.from(
+      new Uint8Array(await crypto.subtle.digest("SHA-256", state as Uint8Array<ArrayBuffer>)),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join("");
+    try {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+      const path = join(dir, `${id}.bin`);
+      await Deno.writeFile(`${path}.tmp`, state, { mode: 0o600 });
+      await Deno.rename(`${path}.tmp`, path);
+    } catch {
+      return snap; // modeld only logs a failed write; the state_id stays empty
+    }
+    return { ...snap, stateId: id, state: new Uint8Array() };
+  }
+
+  /** @internal Fills a snapshot's state from the blob store. */
+  async loadBlob(snap: SessionSnapshot): Promise<SessionSnapshot> {
+    const dir = this.#options.blobDir;
+    if (!dir || snap.stateId === "" || snap.state.length > 0) return snap;
+    const path = join(dir, `${snap.stateId}.bin`);
+    if (!/^[0-9a-f]{64}$/.test(snap.stateId)) {
+      throw new ServiceError("", `snapshot blob not found: open ${path}: invalid state id`);
+    }
+    try {
+      return { ...snap, state: await Deno.readFile(path) };
+    } catch {
+      throw new ServiceError(
+        "",
+        `snapshot blob not found: open ${path}: no such file or directory`,
+      );
+    }
+  }
+
   /** @internal Non-blocking probe used by tests: whether no operation holds the lock. */
   idle(): boolean {
     const unlock = this.#lock.tryAcquire();
@@ -797,7 +843,12 @@ export class SlotSession {
    */
   snapshot(signal?: AbortSignal): Promise<MessageInitShape<typeof SessionSnapshotSchema>> {
     this.#check();
-    return this.#slot.withSession(this.generation, "snapshot", signal, (s) => s.snapshot());
+    return this.#slot.withSession(
+      this.generation,
+      "snapshot",
+      signal,
+      async (s) => this.#slot.storeBlob(await s.snapshot(signal)),
+    );
   }
 
   /**
@@ -813,7 +864,12 @@ export class SlotSession {
    */
   restore(snap: SessionSnapshot, signal?: AbortSignal): Promise<void> {
     this.#check();
-    return this.#slot.withSession(this.generation, "restore", signal, (s) => s.restore(snap));
+    return this.#slot.withSession(
+      this.generation,
+      "restore",
+      signal,
+      async (s) => s.restore(await this.#slot.loadBlob(snap), signal),
+    );
   }
 
   /**
