@@ -1,5 +1,5 @@
 /**
- * The `contenox.transport.v1.Compute` handlers of the test daemon, like Go's
+ * The `contenox.transport.v1.Compute` handlers of the daemon core (every engine), like Go's
  * `transport/grpc.Server` in front of modeld's service stack: the metadata
  * fence on every call but Health, handle allocation and lookup (a handle not
  * starting with `<instance>/` is `stale_fence`, an unknown one

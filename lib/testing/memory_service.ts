@@ -35,7 +35,6 @@ import {
   type ContextManifest,
   ContextManifestSchema,
   type ContextReportSchema,
-  type DecodeChunkSchema,
   type DecodeConfig,
   type PrefixInput,
   type PrefixStatusSchema,
@@ -53,8 +52,8 @@ import {
   ServiceError,
 } from "../daemon/sentinels.ts";
 
-/** A Decode stream message as the test daemon builds it. */
-export type DecodeChunkInit = MessageInitShape<typeof DecodeChunkSchema>;
+export type { DecodeChunkInit } from "../daemon/engine.ts";
+import type { DecodeChunkInit } from "../daemon/engine.ts";
 
 /**
  * A tool call in a scripted reply (`arguments` is a JSON-encoded string).
