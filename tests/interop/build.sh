@@ -4,6 +4,7 @@
 #   bin/peer             our scripted peer (go/cmd/peer) on the real v0.36.0 packages
 #   bin/gobench          the Go client benchmark (go/cmd/gobench) for bench/side_by_side.ts
 #   bin/goclient         the real Go client's checklist (go/cmd/goclient), run against our TS test daemon
+#                        and (with --model) against the llama.cpp daemon
 #   bin/modeld-v0.36.0   the real daemon, github.com/contenox/runtime/cmd/modeld@v0.36.0
 #
 # and probes older daemon versions (INTEROP_OLD_VERSIONS, default v0.32.3): a
