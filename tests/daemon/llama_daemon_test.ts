@@ -16,6 +16,7 @@ import {
   ModelBusyError,
   ModeldClient,
   ModelLoadFailedError,
+  UnsupportedFeatureError,
 } from "../../mod.ts";
 
 const SMOL = join(Deno.cwd(), ".cache/models/SmolLM2-135M-Instruct.Q4_1.gguf");
@@ -134,7 +135,7 @@ Deno.test("sampling: same seed at temperature 0.8 repeats; MaxTokens caps the ch
   assert.ok(a.length >= 1 && a.length <= 12, `${a.length} chunks`);
 });
 
-Deno.test("context_overflow carries real counts at the prefix and the suffix stage", async () => {
+Deno.test("context_overflow carries real counts at the prefix, suffix and decode stages", async () => {
   const root = await tempRoot();
   const model = await synthetic(root);
   await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
@@ -163,6 +164,27 @@ Deno.test("context_overflow carries real counts at the prefix and the suffix sta
   assert.equal(err2.stage, "suffix");
   assert.equal(err2.residentTokens, st.residentTokens);
   assert.ok(err2.residentTokens + err2.additionalTokens > 32);
+
+  // A decode that fills the window ends with an in-band overflow, never a silent shift.
+  const fits = await buildContext([{ role: "user", content: "go" }]);
+  await session.ensurePrefix(fits.prefix);
+  const ready = await session.prefillSuffix(fits.suffix);
+  let text = "";
+  const err3 = await (async () => {
+    for await (const d of session.decode({ maxTokens: 100, temperature: 1, seed: 5n })) {
+      text += d.text;
+    }
+  })().then(() => undefined, (e) => e);
+  assert.ok(err3 instanceof ContextOverflowError, `${err3} after ${JSON.stringify(text)}`);
+  assert.equal(err3.stage, "decode");
+  assert.equal(err3.numCtx, 32);
+  assert.equal(err3.residentTokens, 32);
+  assert.ok(ready.residentTokens < 32);
+  assert.equal(
+    (await session.explainContext()).residentTokens,
+    32,
+    "the window is full, not shifted",
+  );
 });
 
 Deno.test("a missing or non-GGUF model is model_load_failed, and Status says why", async () => {
@@ -389,4 +411,101 @@ Deno.test("cli serve: SIGTERM stops cleanly (lease removed); after SIGKILL a new
   assert.equal((await c.child.status).code, 0);
   await Array.fromAsync(c.stderr);
   await Array.fromAsync(c.child.stdout).catch(() => {});
+});
+
+Deno.test("structured output: a JSON Schema constrains the text; tool-call envelopes become tool calls; others are unsupported_feature", async () => {
+  const root = await tempRoot();
+  const model = await synthetic(root);
+  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
+  await using client = new ModeldClient({ dataRoot: root });
+  await using session = await client.openSession({ name: "tiny", type: "llama", path: model }, {
+    config: { numCtx: 512 },
+  });
+  const prime = async () => {
+    const ctx = await buildContext([{ role: "user", content: "answer" }]);
+    await session.ensurePrefix(ctx.prefix);
+    await session.prefillSuffix(ctx.suffix);
+  };
+  await prime();
+  const schema = {
+    type: "object",
+    properties: { answer: { enum: ["yes", "no"] } },
+    required: ["answer"],
+  };
+  const out = await session.decode({
+    maxTokens: 200,
+    temperature: 0.8,
+    seed: 3n,
+    structuredOutput: { protocol: "json_schema", payload: JSON.stringify(schema) },
+  }).collect();
+  // Even a model of random weights answers in the schema, and stops where the JSON ends.
+  assert.ok(["yes", "no"].includes(JSON.parse(out.text).answer), out.text);
+  assert.equal(out.text, out.text.trimEnd());
+
+  await prime();
+  const envelope = {
+    type: "object",
+    properties: {
+      tool_calls: {
+        type: "array",
+        items: {
+          type: "object",
+          properties: {
+            name: { enum: ["get_weather"] },
+            arguments: {
+              type: "object",
+              properties: { unit: { enum: ["c", "f"] } },
+              required: ["unit"],
+            },
+          },
+          required: ["name", "arguments"],
+        },
+        minItems: 1,
+        maxItems: 1,
+      },
+    },
+    required: ["tool_calls"],
+  };
+  const calls = await session.decode({
+    maxTokens: 200,
+    temperature: 0,
+    structuredOutput: {
+      protocol: "llama:json_schema_tool_calls",
+      payload: JSON.stringify(envelope),
+    },
+  }).collect();
+  assert.equal(calls.toolCalls.length, 1, JSON.stringify(calls));
+  assert.equal(calls.toolCalls[0].function?.name, "get_weather");
+  assert.equal(calls.toolCalls[0].id, "call_1");
+  assert.ok(["c", "f"].includes(JSON.parse(calls.toolCalls[0].function?.arguments ?? "").unit));
+
+  for (
+    const config of [
+      { structuredOutput: { protocol: "openvino:json_schema_tool_calls" } },
+      { parserProtocols: ["llama:common_chat_tool_parser"] },
+    ]
+  ) {
+    await prime();
+    const err = await session.decode({ maxTokens: 4, ...config }).collect().then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(err instanceof UnsupportedFeatureError, String(err));
+  }
+});
+
+Deno.test("importing the client (mod.ts) loads no engine module: node-llama-cpp is only in the daemon's graph", async () => {
+  const graph = async (entry: string) => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", entry],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.ok(out.success, new TextDecoder().decode(out.stderr));
+    const info = JSON.parse(new TextDecoder().decode(out.stdout));
+    return JSON.stringify(info.npmPackages ?? {}) + JSON.stringify(info.modules ?? []);
+  };
+  assert.doesNotMatch(await graph("mod.ts"), /node-llama-cpp/);
+  assert.doesNotMatch(await graph("testing.ts"), /node-llama-cpp/);
+  assert.match(await graph("daemon.ts"), /node-llama-cpp/, "the check can see the engine");
 });

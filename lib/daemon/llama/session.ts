@@ -18,7 +18,14 @@
  * @module
  */
 
-import type { LlamaContext, LlamaContextSequence, LlamaModel, Token } from "node-llama-cpp";
+import {
+  type LlamaContext,
+  type LlamaContextSequence,
+  type LlamaGrammar,
+  LlamaGrammarEvaluationState,
+  type LlamaModel,
+  type Token,
+} from "node-llama-cpp";
 import { create } from "@bufbuild/protobuf";
 import {
   type ContextManifest,
@@ -40,6 +47,7 @@ import type {
 } from "../engine.ts";
 import { compatibleRuntime } from "../manifest.ts";
 import { errorToken, type OverflowDetail, ServiceError } from "../sentinels.ts";
+import { parseToolCallEnvelope, type StructuredMode, structuredMode } from "./structured.ts";
 import {
   type ChatMessage,
   type ChatTemplate,
@@ -343,8 +351,22 @@ export class LlamaSession implements EngineSession {
     try {
       this.#check();
       if (signal.aborted) return;
-      const unsupported = unsupportedDecodeFeature(config);
-      if (unsupported) throw ServiceError.of("unsupported_feature", unsupported);
+      const protocol = config.structuredOutput?.protocol ?? "";
+      const mode = structuredMode(protocol);
+      if (mode === undefined) {
+        throw ServiceError.of(
+          "unsupported_feature",
+          `structured output protocol ${
+            JSON.stringify(protocol)
+          } is not supported by the llama backend`,
+        );
+      }
+      const grammar = mode
+        ? await this.#grammar(mode, config.structuredOutput?.payload ?? "")
+        : undefined;
+      // With a grammar active, modeld ignores parser protocols.
+      const parser = grammar ? "" : unsupportedParser(config);
+      if (parser) throw ServiceError.of("unsupported_feature", parser);
       this.#counters.decodeCalls++;
       const maxTokens = config.maxTokens <= 0 ? DEFAULTS.maxTokens : config.maxTokens;
       if (this.#resident.length === 0 || this.#resident.length >= this.#numCtx) {
@@ -355,7 +377,17 @@ export class LlamaSession implements EngineSession {
           numCtx: this.#numCtx,
         });
       }
-      yield* this.#generate(config, maxTokens, signal);
+      if (mode === "tool_calls") {
+        let raw = "";
+        for await (const chunk of this.#generate(config, maxTokens, signal, grammar)) {
+          raw += chunk.text ?? "";
+        }
+        if (signal.aborted) return;
+        const { text, toolCalls } = parseToolCallEnvelope(raw);
+        if (text !== "" || toolCalls.length > 0) yield { text, toolCalls };
+        return;
+      }
+      yield* this.#generate(config, maxTokens, signal, grammar);
     } catch (err) {
       if (signal.aborted) return;
       const e = err instanceof ServiceError
@@ -367,10 +399,21 @@ export class LlamaSession implements EngineSession {
     }
   }
 
+  /** The grammar of a JSON Schema payload, as modeld builds GBNF from it. */
+  async #grammar(mode: StructuredMode, payload: string): Promise<LlamaGrammar> {
+    const what = mode === "tool_calls" ? "structured tool-call schema" : "structured output schema";
+    try {
+      return await this.#model.llama.createGrammarForJsonSchema(JSON.parse(payload));
+    } catch (err) {
+      throw new ServiceError("", `llamasession: ${what}: ${(err as Error).message}`);
+    }
+  }
+
   async *#generate(
     config: DecodeConfig,
     maxTokens: number,
     signal: AbortSignal,
+    grammar?: LlamaGrammar,
   ): AsyncGenerator<DecodeChunkInit> {
     // Re-evaluate the last resident token to get fresh logits, as modeld does.
     const last = this.#resident[this.#resident.length - 1];
@@ -390,9 +433,15 @@ export class LlamaSession implements EngineSession {
       topP: topP > 0 && topP < 1 ? topP : undefined,
       minP: DEFAULTS.minP,
       seed,
+      grammarEvaluationState: grammar
+        ? new LlamaGrammarEvaluationState({ model: this.#model, grammar })
+        : undefined,
     });
     this.#resident.push(last); // evaluated by the first next()
     const text = new PieceDecoder(this.#model);
+    // A grammar-constrained value ends where the JSON does: stop there rather
+    // than let the grammar's trailing whitespace run to MaxTokens.
+    const json = new JsonEnd();
     let produced = 0;
     let pending: Token | undefined;
     try {
@@ -404,7 +453,8 @@ export class LlamaSession implements EngineSession {
         if (this.#model.isEogToken(tok)) break; // EOG: not emitted, not resident
         produced++;
         const piece = text.push(tok);
-        if (produced >= maxTokens) {
+        if (grammar) json.push(piece);
+        if (produced >= maxTokens || (grammar !== undefined && json.complete())) {
           pending = tok; // modeld makes the last token resident too
           if (piece) yield { text: piece };
           break;
@@ -590,18 +640,33 @@ export class LlamaSession implements EngineSession {
   }
 }
 
-/** The `unsupported_feature` text for what this engine cannot do, or "". */
-function unsupportedDecodeFeature(config: DecodeConfig): string {
-  const protocol = config.structuredOutput?.protocol ?? "";
-  if (protocol !== "") {
-    return `structured output protocol ${
-      JSON.stringify(protocol)
-    } is not supported by the llama backend`;
-  }
+/** The `unsupported_feature` text for a parser protocol this engine lacks, or "". */
+function unsupportedParser(config: DecodeConfig): string {
   for (const p of config.parserProtocols) {
     if (p !== "") return `parser protocol ${JSON.stringify(p)}`;
   }
   return "";
+}
+
+/** Notices when streamed text has become one complete JSON value. */
+class JsonEnd {
+  #text = "";
+
+  push(piece: string): void {
+    this.#text += piece;
+  }
+
+  complete(): boolean {
+    const t = this.#text.trimEnd();
+    const last = t.at(-1);
+    if (last !== "}" && last !== "]" && last !== '"') return false;
+    try {
+      JSON.parse(t);
+      return true;
+    } catch {
+      return false;
+    }
+  }
 }
 
 /**
