@@ -509,3 +509,36 @@ Deno.test("importing the client (mod.ts) loads no engine module: node-llama-cpp 
   assert.doesNotMatch(await graph("testing.ts"), /node-llama-cpp/);
   assert.match(await graph("daemon.ts"), /node-llama-cpp/, "the check can see the engine");
 });
+
+Deno.test("the README's first command: the demo runs real inference through the CLI with a user's permissions", async () => {
+  const model = await smolPath();
+  const deno = Deno.execPath();
+  const tmp = await tempRoot();
+  const out = await new Deno.Command(deno, {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${tmp},.cache,node_modules,/usr`,
+      `--allow-write=${tmp}`,
+      "--allow-net=127.0.0.1",
+      "--allow-ffi=node_modules",
+      "--allow-env",
+      "--allow-sys",
+      `--allow-run=${deno}`,
+      "lib/cli/demo.ts",
+      "--model",
+      model,
+    ],
+    env: { TMPDIR: tmp, NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stdout + stderr);
+  assert.match(stdout, /granted only --allow-read=\$ROOT --allow-net=127\.0\.0\.1/);
+  assert.match(stdout, /backend: +llama/);
+  const turn2 = /\[turn 2: reused (\d+) tokens/.exec(stderr + stdout);
+  assert.ok(turn2 && Number(turn2[1]) > 0, "turn 2 reused the prefix");
+  assert.match(stdout, /lease removed/);
+});
