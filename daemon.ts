@@ -7,17 +7,20 @@
  * The engine is node-llama-cpp 3.21.1 with its prebuilt linux-x64 CPU binary,
  * loaded only by this module: importing `@contenox/modeldconn` never loads it.
  *
- * @example Serve a data root until Ctrl-C
+ * @example Serve a data root until Ctrl-C or SIGTERM
  * ```ts ignore
- * import { serve } from "@contenox/modeldconn/daemon";
+ * import { onStopSignal, serve } from "@contenox/modeldconn/daemon";
  *
  * await using daemon = await serve({ dataRoot: "/home/me/.contenox" });
  * console.log(`serving on ${daemon.endpoint}`);
- * await new Promise((resolve) => Deno.addSignalListener("SIGINT", () => resolve(undefined)));
+ * // Not Deno.addSignalListener: node-llama-cpp's signal-exit would re-raise the
+ * // signal and kill the process before the lease is released.
+ * await new Promise<void>((resolve) => onStopSignal(resolve));
  * ```
  *
  * @module
  */
 
 export { type Daemon, DEFAULT_IDLE_TTL_MS, serve, type ServeOptions } from "./lib/daemon/serve.ts";
+export { onStopSignal } from "./lib/daemon/signals.ts";
 export { syntheticGguf, type SyntheticGgufOptions } from "./lib/daemon/llama/synthetic_gguf.ts";

@@ -110,8 +110,8 @@ async function realDemo(
         Math.round(performance.now() - started)
       } ms; the model is ${model}`,
     );
-    const onInterrupt = () => void daemon.close().finally(() => Deno.exit(130));
-    Deno.addSignalListener("SIGINT", onInterrupt);
+    const { onStopSignal } = await import("../daemon/signals.ts");
+    const unlisten = onStopSignal(() => void daemon.close().finally(() => Deno.exit(130)));
     try {
       return await steps(daemon, deno, cli, say, {
         name: "smollm2",
@@ -119,7 +119,7 @@ async function realDemo(
         what: "the llama.cpp daemon (real inference)",
       });
     } finally {
-      Deno.removeSignalListener("SIGINT", onInterrupt);
+      unlisten();
     }
   } finally {
     await Deno.remove(root, { recursive: true }).catch(() => {});

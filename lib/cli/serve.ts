@@ -15,6 +15,7 @@
 
 import { dataRoot } from "../data_root.ts";
 import { serve as serveDaemon } from "../daemon/serve.ts";
+import { onStopSignal } from "../daemon/signals.ts";
 import { UsageError } from "./args.ts";
 import type { CommandContext } from "./command.ts";
 import { ExitCode } from "./exit_codes.ts";
@@ -89,8 +90,7 @@ export async function serve(ctx: CommandContext): Promise<number> {
     },
   });
   const unsubscribe = io.onInterrupt(wake);
-  const onTerm = () => wake();
-  Deno.addSignalListener("SIGTERM", onTerm);
+  const unlisten = onStopSignal(wake);
   try {
     out.stderr.write(
       `modeld owner started: instance=${daemon.instanceId} pid=${Deno.pid} data_root=${root} ` +
@@ -106,7 +106,7 @@ export async function serve(ctx: CommandContext): Promise<number> {
     await stopped;
   } finally {
     unsubscribe();
-    Deno.removeSignalListener("SIGTERM", onTerm);
+    unlisten();
     await daemon.close();
   }
   if (lost !== undefined) {

@@ -413,7 +413,7 @@ Deno.test("cli serve: SIGTERM stops cleanly (lease removed); after SIGKILL a new
   await Array.fromAsync(c.child.stdout).catch(() => {});
 });
 
-Deno.test("structured output: a JSON Schema constrains the text; tool-call envelopes become tool calls; others are unsupported_feature", async () => {
+Deno.test("structured output and parser protocols: a JSON Schema constrains the text; tool-call envelopes become tool calls; unknown protocols are unsupported_feature", async () => {
   const root = await tempRoot();
   const model = await synthetic(root);
   await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
@@ -482,7 +482,9 @@ Deno.test("structured output: a JSON Schema constrains the text; tool-call envel
   for (
     const config of [
       { structuredOutput: { protocol: "openvino:json_schema_tool_calls" } },
-      { parserProtocols: ["llama:common_chat_tool_parser"] },
+      { parserProtocols: ["openvino:reasoning_parser"] },
+      // modeld needs a reasoning format for its reasoning parser
+      { parserProtocols: ["llama:common_chat_reasoning_parser"] },
     ]
   ) {
     await prime();
@@ -492,6 +494,13 @@ Deno.test("structured output: a JSON Schema constrains the text; tool-call envel
     );
     assert.ok(err instanceof UnsupportedFeatureError, String(err));
   }
+  await prime();
+  const parsed = await session.decode({
+    maxTokens: 6,
+    parserProtocols: ["llama:common_chat_tool_parser", "llama:common_chat_reasoning_parser"],
+    reasoningFormat: "deepseek",
+  }).collect();
+  assert.equal(parsed.toolCalls.length, 0, "gibberish holds no <tool_call> block");
 });
 
 Deno.test("importing the client (mod.ts) loads no engine module: node-llama-cpp is only in the daemon's graph", async () => {

@@ -232,6 +232,7 @@ export class LlamaEngine implements Engine {
         numCtx,
         addBos: facts.addBos && !spec.config.disableBos,
         scratchDir: this.#scratchDir,
+        reasoningFormat: spec.config.reasoningFormat,
       });
     } catch (err) {
       await model.dispose();

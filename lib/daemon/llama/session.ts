@@ -47,6 +47,7 @@ import type {
 } from "../engine.ts";
 import { compatibleRuntime } from "../manifest.ts";
 import { errorToken, type OverflowDetail, ServiceError } from "../sentinels.ts";
+import { ChatOutputParser, REASONING_PARSER, TOOL_PARSER } from "./chat_parser.ts";
 import { parseToolCallEnvelope, type StructuredMode, structuredMode } from "./structured.ts";
 import {
   type ChatMessage,
@@ -81,6 +82,8 @@ export interface SessionInit {
   addBos: boolean;
   /** Where state files are staged for Snapshot / Restore. */
   scratchDir: string;
+  /** `Config.ReasoningFormat`: the reasoning parser's default. */
+  reasoningFormat: string;
 }
 
 /**
@@ -100,6 +103,9 @@ export class LlamaSession implements EngineSession {
   readonly #numCtx: number;
   readonly #addBos: boolean;
   readonly #scratchDir: string;
+  readonly #reasoningFormat: string;
+  /** The last rendered prompt opened a `<think>` block for the reply. */
+  #startsInThinking = false;
   #closed = false;
   #fatal = "";
   /** Tokens in the KV cache, in order. */
@@ -120,6 +126,7 @@ export class LlamaSession implements EngineSession {
     this.#numCtx = init.numCtx;
     this.#addBos = init.addBos;
     this.#scratchDir = init.scratchDir;
+    this.#reasoningFormat = init.reasoningFormat;
     this.#seq = init.context.getSequence({
       // Never drop tokens behind the caller's back: the window is checked
       // before every evaluation, so a shift request is a bug worth surfacing.
@@ -307,12 +314,14 @@ export class LlamaSession implements EngineSession {
         enableThinking: suffix.enableThinking ?? true,
         reasoningEffort: suffix.reasoningEffort,
       });
+      this.#startsInThinking = prompt.trimEnd().endsWith("<think>");
       const full = this.#tokenize(prompt, this.#addBos);
       const head = this.#resident.slice(0, Math.min(this.#prefixLen, this.#resident.length));
       const shared = commonPrefix(head, full);
       if (shared < this.#prefixLen) this.#truncate(shared);
       stoks = full.slice(shared);
     } else {
+      this.#startsInThinking = false;
       stoks = this.#tokenize(suffix.text, this.#prefixLen === 0 && this.#addBos);
     }
     if (this.#resident.length + stoks.length > this.#numCtx) {
@@ -365,8 +374,7 @@ export class LlamaSession implements EngineSession {
         ? await this.#grammar(mode, config.structuredOutput?.payload ?? "")
         : undefined;
       // With a grammar active, modeld ignores parser protocols.
-      const parser = grammar ? "" : unsupportedParser(config);
-      if (parser) throw ServiceError.of("unsupported_feature", parser);
+      const parser = grammar ? undefined : this.#parser(config);
       this.#counters.decodeCalls++;
       const maxTokens = config.maxTokens <= 0 ? DEFAULTS.maxTokens : config.maxTokens;
       if (this.#resident.length === 0 || this.#resident.length >= this.#numCtx) {
@@ -387,6 +395,18 @@ export class LlamaSession implements EngineSession {
         if (text !== "" || toolCalls.length > 0) yield { text, toolCalls };
         return;
       }
+      if (parser) {
+        for await (const chunk of this.#generate(config, maxTokens, signal)) {
+          const d = parser.push(chunk.text ?? "");
+          if (d.text || d.thinking) yield { text: d.text, thinking: d.thinking };
+        }
+        if (signal.aborted) return;
+        const d = parser.finish();
+        if (d.text || d.thinking || d.toolCalls.length > 0) {
+          yield { text: d.text, thinking: d.thinking, toolCalls: d.toolCalls };
+        }
+        return;
+      }
       yield* this.#generate(config, maxTokens, signal, grammar);
     } catch (err) {
       if (signal.aborted) return;
@@ -397,6 +417,30 @@ export class LlamaSession implements EngineSession {
       if (e.detail) chunk.errorDetail = { ...e.detail };
       yield chunk;
     }
+  }
+
+  /** The output parser the Decode's `ParserProtocols` ask for (modeld's rules). */
+  #parser(config: DecodeConfig): ChatOutputParser | undefined {
+    let tools = false;
+    let reasoning = false;
+    for (const p of config.parserProtocols) {
+      if (p === "") continue;
+      if (p === TOOL_PARSER) {
+        tools = true;
+      } else if (p === REASONING_PARSER) {
+        if (!config.reasoningFormat && !this.#reasoningFormat) {
+          throw ServiceError.of(
+            "unsupported_feature",
+            `reasoning format is required for parser protocol ${JSON.stringify(p)}`,
+          );
+        }
+        reasoning = true;
+      } else {
+        throw ServiceError.of("unsupported_feature", `parser protocol ${JSON.stringify(p)}`);
+      }
+    }
+    if (!tools && !reasoning) return undefined;
+    return new ChatOutputParser({ tools, reasoning, startsInThinking: this.#startsInThinking });
   }
 
   /** The grammar of a JSON Schema payload, as modeld builds GBNF from it. */
@@ -638,14 +682,6 @@ export class LlamaSession implements EngineSession {
     await this.#context.dispose();
     await this.#model.dispose();
   }
-}
-
-/** The `unsupported_feature` text for a parser protocol this engine lacks, or "". */
-function unsupportedParser(config: DecodeConfig): string {
-  for (const p of config.parserProtocols) {
-    if (p !== "") return `parser protocol ${JSON.stringify(p)}`;
-  }
-  return "";
 }
 
 /** Notices when streamed text has become one complete JSON value. */

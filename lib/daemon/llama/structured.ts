@@ -112,18 +112,45 @@ export function parseToolCallEnvelope(output: string): { text: string; toolCalls
       ),
     };
   }
+  return toolCallsIn(trimmed, { strict: true });
+}
+
+/**
+ * Takes Qwen / Hermes `<tool_call>{…}</tool_call>` blocks out of a text.
+ *
+ * @param text The generated text.
+ * @param options `strict`: a block that is not JSON or names no function is an
+ *   error (structured output); otherwise it stays in the text (parser protocols).
+ * @returns The remaining text (trimmed in strict mode) and the calls.
+ * @throws {ServiceError} In strict mode, for a bad block.
+ *
+ * @example
+ * ```ts ignore
+ * const { text, toolCalls } = toolCallsIn('Hi <tool_call>{"name":"f","arguments":{}}</tool_call>');
+ * ```
+ */
+export function toolCallsIn(
+  text: string,
+  options: { strict?: boolean } = {},
+): { text: string; toolCalls: ToolCallOut[] } {
   const calls: ToolCallOut[] = [];
-  for (const m of trimmed.matchAll(TOOL_CALL_RE)) {
+  const rest = text.replace(TOOL_CALL_RE, (block, json: string) => {
     let payload: Record<string, unknown>;
     try {
-      payload = JSON.parse(m[1]);
+      payload = JSON.parse(json);
     } catch (err) {
-      throw fail(`parse qwen tool_call payload: ${(err as Error).message}`);
+      if (options.strict) throw fail(`parse qwen tool_call payload: ${(err as Error).message}`);
+      return block;
     }
     const call = normalize(payload, calls.length);
-    if (call.function.name === "") throw fail("qwen tool_call payload missing name");
+    if (call.function.name === "") {
+      if (options.strict) throw fail("qwen tool_call payload missing name");
+      return block;
+    }
     calls.push(call);
-  }
-  if (calls.length === 0) return { text: trimmed, toolCalls: [] };
-  return { text: trimmed.replace(TOOL_CALL_RE, "").trim(), toolCalls: calls };
+    return "";
+  });
+  // Structured output reports the trimmed text; a stream keeps what it already sent.
+  const out = calls.length === 0 ? text : rest;
+  return { text: options.strict ? out.trim() : out, toolCalls: calls };
 }
