@@ -212,10 +212,9 @@ export class SlotService {
     try {
       const active = this.#active;
       if (!active || this.#state !== "Ready" || Date.now() - this.#lastUsed < ttl) return;
-      this.#active = undefined;
-      this.#generation++;
+      await this.#evict(active, "Idle", "idle_reap");
       this.#state = "Idle";
-      await active.session.close();
+      this.#busyOp = "";
     } finally {
       unlock();
     }
@@ -319,10 +318,23 @@ export class SlotService {
     }
   }
 
+  /** Unloads the resident model (generation++), showing `state` / `op` while it closes. */
+  async #evict(active: ActiveSlot, state: SlotState, op: string): Promise<void> {
+    this.#state = state;
+    this.#busyOp = op;
+    this.#active = undefined;
+    this.#generation++;
+    await active.session.close();
+  }
+
   /** The engine's load, wrapped as `model_load_failed` like the slot does. */
-  async #load(identity: Identity, signal: AbortSignal | undefined): Promise<EngineSession> {
-    this.#state = "Loading";
-    this.#busyOp = "load";
+  async #load(
+    identity: Identity,
+    signal: AbortSignal | undefined,
+    state: "Loading" | "Switching" = "Loading",
+  ): Promise<EngineSession> {
+    this.#state = state;
+    this.#busyOp = state === "Switching" ? "switch" : "load";
     try {
       this.#checkBackend(identity.type);
       const session = await this.#options.engine.load(identity, signal);
@@ -375,12 +387,8 @@ export class SlotService {
         return activeModel(active.identity, active.generation);
       }
       if (active && active.refs > 0) throw ServiceError.of("model_busy");
-      if (active) {
-        this.#active = undefined;
-        this.#generation++;
-        await active.session.close();
-      }
-      const session = await this.#load(identity, signal);
+      if (active) await this.#evict(active, "Switching", "switch");
+      const session = await this.#load(identity, signal, active ? "Switching" : "Loading");
       this.#generation++;
       this.#active = { identity, session, generation: this.#generation, refs: 0, explicit: true };
       this.#ready();
@@ -414,11 +422,7 @@ export class SlotService {
       }
       const active = this.#active;
       if (active && active.refs > 0) throw ServiceError.of("model_busy");
-      if (active) {
-        this.#active = undefined;
-        this.#generation++;
-        await active.session.close();
-      }
+      if (active) await this.#evict(active, "Unloading", "unload");
       this.#state = "Empty";
       this.#busyOp = "";
       this.#lastError = "";
@@ -509,9 +513,7 @@ export class SlotService {
       const active = this.#active;
       if (active) {
         if (active.refs > 0 || active.explicit) throw ServiceError.of("model_busy");
-        this.#active = undefined;
-        this.#generation++;
-        await active.session.close();
+        await this.#evict(active, "Unloading", "embed");
       }
       this.#state = "Busy";
       this.#busyOp = "embed";
