@@ -551,3 +551,22 @@ Deno.test("the README's first command: the demo runs real inference through the 
   assert.ok(turn2 && Number(turn2[1]) > 0, "turn 2 reused the prefix");
   assert.match(stdout, /lease removed/);
 });
+
+Deno.test("a window larger than the model's is refused as modeld does (context_overflow, load failed)", async () => {
+  const root = await tempRoot();
+  const model = await synthetic(root, "tiny.gguf", 1024);
+  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
+  await using client = new ModeldClient({ dataRoot: root });
+  const err = await client.openSession({ name: "tiny", type: "llama", path: model }, {
+    config: { numCtx: 4096 },
+  }).then(() => undefined, (e) => e);
+  assert.ok(err instanceof ContextOverflowError, String(err));
+  assert.match(err.message, /modeld failed to load model: .*num_ctx=4096 exceeds .*1024/);
+  const st = await client.status();
+  assert.equal(st.state, "Failed");
+  // The window it does have works.
+  await using ok = await client.openSession({ name: "tiny", type: "llama", path: model }, {
+    config: { numCtx: 1024 },
+  });
+  assert.equal((await ok.explainContext()).numCtx, 1024);
+});
