@@ -1,0 +1,806 @@
+/**
+ * Engine side by side: this package's daemon + client (llama.cpp engine,
+ * gRPC over 127.0.0.1, both in one process) against node-llama-cpp used
+ * directly in-process, on the same GGUF model, threads, window, batch,
+ * sampler and ChatML prompt tokens.
+ *
+ * Run from the repository root:
+ *
+ *   mkdir -p .cache/tmp && deno run --allow-read=.,/tmp/exp,/usr/lib/x86_64-linux-gnu \
+ *     --allow-write=.cache --allow-net=127.0.0.1 --allow-ffi --allow-run --allow-env \
+ *     --allow-sys bench/engine_side_by_side.ts [--rounds 5] [--turns 3] [--max-tokens 128] [--explore]
+ *
+ * (`/usr/lib/x86_64-linux-gnu`: node-llama-cpp looks for glibc there before it
+ * uses its prebuilt binary; without it, `NoBinaryFoundError`.)
+ *
+ * Model: `.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf` if present, else
+ * `/tmp/exp/SmolLM2-135M-Instruct.Q4_1.gguf` (or `--model PATH`).
+ *
+ * Method: the parent spawns this script as children, `--side=inproc` and
+ * `--side=daemon` alternately, `--rounds` of each. A child loads the model
+ * once and runs `--turns` turns; the first turn is reported as cold (model
+ * load, full prompt prefill), the rest as warm. A turn is: the stable prefix
+ * (system message; kept in the KV cache across turns, as modeld's
+ * EnsurePrefix does), the suffix (user message plus the generation prompt),
+ * then a greedy decode of up to `--max-tokens` tokens that stops at end of
+ * generation. The daemon child serves a fresh data root under `.cache/tmp`
+ * with `serve()`, keeps it up, and opens a fresh session per turn through
+ * `ModeldClient`. The in-process child does what the daemon's engine does:
+ * `evaluateWithoutGeneratingNewTokens` for the prompt, then erases the last
+ * prompt token and `evaluate([last], sampler)` for fresh logits.
+ *
+ * In both children `LlamaContextSequence.prototype.evaluate` is wrapped
+ * (at run time, in the bench process; lib/ is unchanged) to time every
+ * `next()` of the token generator: that is the time spent inside
+ * node-llama-cpp (evaluation, sampling, its batch scheduling) per token, so
+ * the rest of the per-token interval seen by the client is the daemon's and
+ * the wire's share.
+ *
+ * Each child reports its memory and CPU at the end: `Deno.memoryUsage().rss`,
+ * VmHWM from `/proc/<pid>/status` and utime+stime from `/proc/<pid>/stat`.
+ * Deno refuses reads of `/proc/self` without `-A`, so the child reads them
+ * with `cat` (hence `--allow-run`).
+ *
+ * `--explore` instead runs in-process children with node-llama-cpp option
+ * variants (flash attention, batch size, thread spec, sampler, token
+ * predictor) and prints their warm decode speed.
+ *
+ * The Markdown report goes to stdout, progress to stderr.
+ *
+ * @module
+ */
+
+import {
+  getLlama,
+  InputLookupTokenPredictor,
+  type LlamaContextOptions,
+  LlamaContextSequence,
+  LlamaLogLevel,
+  type SequenceEvaluateOptions,
+  type Token,
+} from "node-llama-cpp";
+import { serve } from "../daemon.ts";
+import { buildContext, ModeldClient } from "../mod.ts";
+
+/** Threads: the machine's cores (2 on the reference machine). */
+const THREADS = navigator.hardwareConcurrency;
+/** The window, in tokens. */
+const NUM_CTX = 2048;
+/** The engine's batch (modeld's default). */
+const BATCH = 512;
+/** The system message (the stable prefix). */
+const SYSTEM = "You are a helpful assistant.";
+/** The user message: asks for a long answer so both sides run to `--max-tokens`. */
+const USER = "Write a long story about a dragon.";
+/** The stable prefix as the GGUF's ChatML template renders it alone. */
+const PREFIX_TEXT = `<|im_start|>system\n${SYSTEM}<|im_end|>\n`;
+/** The whole prompt with the generation prompt, as the daemon renders it. */
+const PROMPT_TEXT = `${PREFIX_TEXT}<|im_start|>user\n${USER}<|im_end|>\n<|im_start|>assistant\n`;
+/** What the daemon's sampler gets for `temperature: 0` (modeld's defaults for the rest). */
+const SAMPLER: SequenceEvaluateOptions = {
+  temperature: 0,
+  topK: 40,
+  topP: 0.9,
+  minP: 0.05,
+  seed: 0,
+};
+/** The permissions children run with (the parent's, scoped). */
+const CHILD_PERMISSIONS = [
+  "--allow-read=.,/tmp/exp,/usr/lib/x86_64-linux-gnu",
+  "--allow-write=.cache",
+  "--allow-net=127.0.0.1",
+  "--allow-ffi",
+  "--allow-run",
+  "--allow-env",
+  "--allow-sys",
+];
+
+/** One turn's measurements (milliseconds unless named otherwise). */
+interface Turn {
+  /** Prompt tokens actually evaluated by the prefill (prefix part + suffix part). */
+  promptTokens: number;
+  /** Prefill wall time (EnsurePrefix + PrefillSuffix for the daemon). */
+  prefillMs: number;
+  /** Decode call start to the first non-empty chunk. */
+  ttftMs: number;
+  /** Tokens generated (the daemon's: resident growth from ExplainContext). */
+  tokens: number;
+  /** Chunks received (the daemon merges partial UTF-8, so chunks ≤ tokens). */
+  chunks: number;
+  /** First chunk to last chunk. */
+  afterFirstMs: number;
+  /** Decode call start to the end of the stream. */
+  decodeWallMs: number;
+  /** Time inside node-llama-cpp's token generator `next()`, summed over the decode. */
+  evalMs: number;
+  /** `next()` calls timed during the decode. */
+  evalSteps: number;
+  /** The generated text (to check both sides generate the same). */
+  text: string;
+}
+
+/** What a child prints as its last stdout line. */
+interface ChildResult {
+  side: "inproc" | "daemon";
+  variant: string;
+  /** Model load + context (in-process) or the first OpenSession (daemon). */
+  loadMs: number;
+  turns: Turn[];
+  rssBytes: number;
+  vmHwmKb: number;
+  cpuMs: number;
+  wallMs: number;
+}
+
+/** An in-process configuration tried by `--explore`. */
+interface Variant {
+  context: Partial<LlamaContextOptions>;
+  sampler: SequenceEvaluateOptions;
+  predictor?: boolean;
+  note: string;
+}
+
+/** In-process variants; `engine` is exactly what the daemon's engine uses. */
+const VARIANTS: Record<string, Variant> = {
+  engine: {
+    context: {},
+    sampler: SAMPLER,
+    note: "as the daemon: batch 512, flashAttention auto, threads {ideal:2,min:2}, top-k/p/min-p",
+  },
+  "fa-true": { context: { flashAttention: true }, sampler: SAMPLER, note: "flashAttention: true" },
+  "fa-false": {
+    context: { flashAttention: false },
+    sampler: SAMPLER,
+    note: "flashAttention: false",
+  },
+  "batch-64": { context: { batchSize: 64 }, sampler: SAMPLER, note: "batchSize: 64" },
+  "batch-2048": { context: { batchSize: 2048 }, sampler: SAMPLER, note: "batchSize: 2048" },
+  "threads-num": { context: { threads: THREADS }, sampler: SAMPLER, note: `threads: ${THREADS}` },
+  "threads-ideal": {
+    context: { threads: { ideal: THREADS } },
+    sampler: SAMPLER,
+    note: `threads: {ideal: ${THREADS}} (no min)`,
+  },
+  "greedy-only": {
+    context: {},
+    sampler: { temperature: 0 },
+    note: "sampler: temperature 0 only (no top-k/top-p/min-p)",
+  },
+  "input-lookup": {
+    context: {},
+    sampler: SAMPLER,
+    predictor: true,
+    note: "tokenPredictor: InputLookupTokenPredictor",
+  },
+};
+
+/** Daemon configurations tried by `--explore` (always the engine's options). */
+const DAEMON_VARIANTS: Record<string, string> = {
+  daemon: "daemon + client in one process (the measured configuration)",
+  "daemon-remote-client": "daemon in one process, client in another",
+};
+
+/** Per-process totals of the wrapped `evaluate` generators. */
+const evalStats = { ms: 0, steps: 0 };
+
+/**
+ * Wraps `LlamaContextSequence.prototype.evaluate` so every `next()` of the
+ * returned generator adds its duration to {@linkcode evalStats}. Runs in the
+ * bench process only; the library code is untouched.
+ */
+function instrumentEvaluate(): void {
+  const proto = LlamaContextSequence.prototype;
+  const original = proto.evaluate;
+  proto.evaluate = function (
+    this: LlamaContextSequence,
+    ...args: Parameters<LlamaContextSequence["evaluate"]>
+  ) {
+    const gen = original.apply(this, args);
+    const wrapped = {
+      async next(value?: void | Token | Token[]) {
+        const t = performance.now();
+        try {
+          return await gen.next(value);
+        } finally {
+          evalStats.ms += performance.now() - t;
+          evalStats.steps++;
+        }
+      },
+      return: (value: void) => gen.return(value),
+      throw: (err: unknown) => gen.throw(err),
+      [Symbol.asyncIterator]() {
+        return this;
+      },
+    };
+    return wrapped as unknown as ReturnType<LlamaContextSequence["evaluate"]>;
+  };
+}
+
+/**
+ * Reads a named flag (`--name value` or `--name=value`).
+ *
+ * @param name The flag without dashes.
+ * @param fallback The value when absent.
+ * @returns The value.
+ */
+function flag(name: string, fallback: string): string {
+  const args = Deno.args;
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === `--${name}` && i + 1 < args.length) return args[i + 1];
+    if (args[i].startsWith(`--${name}=`)) return args[i].slice(name.length + 3);
+  }
+  return fallback;
+}
+
+/**
+ * The model path: `--model`, else the cached copy, else /tmp/exp.
+ *
+ * @returns An existing GGUF path.
+ */
+function modelPath(): string {
+  const given = flag("model", "");
+  if (given) return given;
+  const cached = `${Deno.cwd()}/.cache/models/SmolLM2-135M-Instruct.Q4_1.gguf`;
+  try {
+    Deno.statSync(cached);
+    return cached;
+  } catch {
+    return "/tmp/exp/SmolLM2-135M-Instruct.Q4_1.gguf";
+  }
+}
+
+/**
+ * Memory and CPU of this process from /proc, read through `cat` (Deno
+ * refuses direct /proc/self reads without -A).
+ *
+ * @returns VmHWM in KiB and utime+stime in ms.
+ */
+async function procStats(): Promise<{ vmHwmKb: number; cpuMs: number }> {
+  const run = async (cmd: string, args: string[]) =>
+    new TextDecoder().decode(
+      (await new Deno.Command(cmd, { args, stderr: "null" }).output()).stdout,
+    );
+  const status = await run("cat", [`/proc/${Deno.pid}/status`]);
+  const stat = await run("cat", [`/proc/${Deno.pid}/stat`]);
+  const tck = Number((await run("getconf", ["CLK_TCK"])).trim()) || 100;
+  const hwm = /VmHWM:\s+(\d+)/.exec(status);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return { vmHwmKb: hwm ? Number(hwm[1]) : 0, cpuMs: (ticks * 1000) / tck };
+}
+
+/**
+ * The in-process child: node-llama-cpp directly, the daemon engine's calls.
+ *
+ * @param variant A key of {@linkcode VARIANTS}.
+ * @param turns Turns to run.
+ * @param maxTokens Decode limit.
+ * @returns The child's result (without memory/CPU).
+ */
+async function runInproc(
+  variant: string,
+  turns: number,
+  maxTokens: number,
+): Promise<Omit<ChildResult, "rssBytes" | "vmHwmKb" | "cpuMs" | "wallMs">> {
+  const v = VARIANTS[variant];
+  if (!v) throw new Error(`unknown variant ${variant}`);
+  const t0 = performance.now();
+  const llama = await getLlama({
+    gpu: false,
+    build: "never",
+    usePrebuiltBinaries: true,
+    progressLogs: false,
+    logLevel: LlamaLogLevel.error,
+    logger: () => {},
+  });
+  const model = await llama.loadModel({ modelPath: modelPath(), gpuLayers: 0, useMmap: true });
+  const context = await model.createContext({
+    contextSize: NUM_CTX,
+    batchSize: BATCH,
+    sequences: 1,
+    threads: { ideal: THREADS, min: THREADS },
+    flashAttention: "auto",
+    ...v.context,
+  });
+  const seq = context.getSequence({
+    contextShift: {
+      strategy: () => {
+        throw new Error("context shift");
+      },
+    },
+    tokenPredictor: v.predictor ? new InputLookupTokenPredictor() : undefined,
+  });
+  const loadMs = performance.now() - t0;
+  const prefix = model.tokenize(PREFIX_TEXT, true);
+  const full = model.tokenize(PROMPT_TEXT, true);
+  const out: Turn[] = [];
+  let resident: Token[] = [];
+  for (let i = 0; i < turns; i++) {
+    // Prefill: keep the resident prefix (as EnsurePrefix does), evaluate the rest.
+    const p0 = performance.now();
+    let keep = 0;
+    while (keep < prefix.length && resident[keep] === prefix[keep]) keep++;
+    if (seq.nextTokenIndex > keep) {
+      await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
+    }
+    resident = resident.slice(0, keep);
+    const todo = full.slice(keep);
+    for (let j = 0; j < todo.length; j += BATCH) {
+      await seq.evaluateWithoutGeneratingNewTokens(todo.slice(j, j + BATCH));
+    }
+    resident.push(...todo);
+    const prefillMs = performance.now() - p0;
+    // Decode: re-evaluate the last prompt token for fresh logits, then sample.
+    const evalMs0 = evalStats.ms;
+    const evalSteps0 = evalStats.steps;
+    const d0 = performance.now();
+    const last = resident[resident.length - 1];
+    await seq.eraseContextTokenRanges([{ start: resident.length - 1, end: seq.nextTokenIndex }]);
+    const it = seq.evaluate([last], v.sampler);
+    let tokens = 0;
+    let chunks = 0;
+    let first = 0;
+    let lastAt = 0;
+    const generated: Token[] = [];
+    for (;;) {
+      const step = await it.next();
+      if (step.done || model.isEogToken(step.value)) break;
+      tokens++;
+      generated.push(step.value);
+      const piece = model.detokenize([step.value], true);
+      if (piece) {
+        chunks++;
+        lastAt = performance.now();
+        if (first === 0) first = lastAt;
+      }
+      if (tokens >= maxTokens) break;
+    }
+    await it.return();
+    const end = performance.now();
+    resident = seq.contextTokens.slice();
+    out.push({
+      promptTokens: todo.length,
+      prefillMs,
+      ttftMs: first - d0,
+      tokens,
+      chunks,
+      afterFirstMs: lastAt - first,
+      decodeWallMs: end - d0,
+      evalMs: evalStats.ms - evalMs0,
+      evalSteps: evalStats.steps - evalSteps0,
+      text: model.detokenize(generated),
+    });
+  }
+  await context.dispose();
+  await model.dispose();
+  await llama.dispose();
+  return { side: "inproc", variant, loadMs, turns: out };
+}
+
+/**
+ * Client turns against the daemon on `dataRoot`: a fresh session per turn.
+ *
+ * @param dataRoot The daemon's data root.
+ * @param turns Turns to run.
+ * @param maxTokens Decode limit.
+ * @returns The first OpenSession's time and the turns.
+ */
+async function clientTurns(
+  dataRoot: string,
+  turns: number,
+  maxTokens: number,
+): Promise<{ loadMs: number; turns: Turn[] }> {
+  const out: Turn[] = [];
+  let loadMs = 0;
+  await using client = new ModeldClient({ dataRoot });
+  const ctx = await buildContext([
+    { role: "system", content: SYSTEM },
+    { role: "user", content: USER },
+  ]);
+  for (let i = 0; i < turns; i++) {
+    const o0 = performance.now();
+    await using session = await client.openSession(
+      { name: "smol", type: "llama", path: modelPath() },
+      { config: { numCtx: NUM_CTX, numThreads: THREADS } },
+    );
+    if (i === 0) loadMs = performance.now() - o0;
+    const p0 = performance.now();
+    const ps = await session.ensurePrefix(ctx.prefix);
+    const ss = await session.prefillSuffix(ctx.suffix);
+    const prefillMs = performance.now() - p0;
+    const evalMs0 = evalStats.ms;
+    const evalSteps0 = evalStats.steps;
+    const d0 = performance.now();
+    let chunks = 0;
+    let first = 0;
+    let lastAt = 0;
+    let text = "";
+    for await (const d of session.decode({ maxTokens, temperature: 0 })) {
+      if (!d.text) continue;
+      chunks++;
+      text += d.text;
+      lastAt = performance.now();
+      if (first === 0) first = lastAt;
+    }
+    const end = performance.now();
+    const evalMs = evalStats.ms - evalMs0;
+    const evalSteps = evalStats.steps - evalSteps0;
+    const report = await session.explainContext();
+    out.push({
+      promptTokens: ps.prefilledTokens + ss.suffixTokens,
+      prefillMs,
+      ttftMs: first - d0,
+      tokens: report.residentTokens - ss.residentTokens,
+      chunks,
+      afterFirstMs: lastAt - first,
+      decodeWallMs: end - d0,
+      evalMs,
+      evalSteps,
+      text,
+    });
+  }
+  return { loadMs, turns: out };
+}
+
+/**
+ * The daemon child: `serve()` in this process, kept up for all turns, and
+ * the client either in this process too (the measured configuration) or,
+ * with `remote`, in a grandchild process (`--side=client`; `--explore` only),
+ * whose turns are reported. With `remote` the evaluate timings of this
+ * process cover the grandchild's decodes.
+ *
+ * @param turns Turns to run.
+ * @param maxTokens Decode limit.
+ * @param remote Run the client in a separate process.
+ * @returns The child's result (without memory/CPU).
+ */
+async function runDaemon(
+  turns: number,
+  maxTokens: number,
+  remote: boolean,
+): Promise<Omit<ChildResult, "rssBytes" | "vmHwmKb" | "cpuMs" | "wallMs">> {
+  const dataRoot = `${Deno.cwd()}/.cache/tmp/engine-bench-${Deno.pid}`;
+  await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+  try {
+    await using _daemon = await serve({ dataRoot, threads: THREADS, idleTtlMs: 0 });
+    if (!remote) {
+      const r = await clientTurns(dataRoot, turns, maxTokens);
+      return { side: "daemon", variant: "daemon", ...r };
+    }
+    const steps0 = evalStats.steps;
+    const ms0 = evalStats.ms;
+    const r = await spawn(["--side=client", `--data-root=${dataRoot}`]);
+    // The grandchild's decodes ran here: spread this process's evaluate time over its turns.
+    const steps = evalStats.steps - steps0;
+    const ms = evalStats.ms - ms0;
+    for (const t of r.turns) {
+      t.evalSteps = Math.round(steps / r.turns.length);
+      t.evalMs = ms / r.turns.length;
+    }
+    return { side: "daemon", variant: "daemon-remote-client", loadMs: r.loadMs, turns: r.turns };
+  } finally {
+    await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Child entry: runs one side and prints its JSON result as the last line.
+ *
+ * @param side `inproc` or `daemon`.
+ */
+async function child(side: string): Promise<void> {
+  instrumentEvaluate();
+  const w0 = performance.now();
+  const turns = Number(flag("turns", "3"));
+  const maxTokens = Number(flag("max-tokens", "128"));
+  let result: Omit<ChildResult, "rssBytes" | "vmHwmKb" | "cpuMs" | "wallMs">;
+  if (side === "client") {
+    const r = await clientTurns(flag("data-root", ""), turns, maxTokens);
+    result = { side: "daemon", variant: "client", ...r };
+  } else if (side === "daemon") {
+    result = await runDaemon(turns, maxTokens, flag("variant", "") === "remote-client");
+  } else {
+    result = await runInproc(flag("variant", "engine"), turns, maxTokens);
+  }
+  const wallMs = performance.now() - w0;
+  const rssBytes = Deno.memoryUsage().rss;
+  const proc = await procStats();
+  console.log(JSON.stringify({ ...result, rssBytes, ...proc, wallMs } satisfies ChildResult));
+}
+
+/**
+ * Spawns one child and parses its result.
+ *
+ * @param args Extra child arguments (`--side=…`, …).
+ * @returns The child's result.
+ */
+async function spawn(args: string[]): Promise<ChildResult> {
+  const passthrough = ["turns", "max-tokens", "model"].flatMap((n) => {
+    const v = flag(n, "");
+    return v ? [`--${n}=${v}`] : [];
+  });
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", ...CHILD_PERMISSIONS, new URL(import.meta.url).pathname, ...args, ...passthrough],
+    stdout: "piped",
+    stderr: "inherit",
+  }).output();
+  const lines = new TextDecoder().decode(out.stdout).trim().split("\n");
+  const last = lines[lines.length - 1] ?? "";
+  if (!out.success || !last.startsWith("{")) {
+    throw new Error(`child ${args.join(" ")} failed (code ${out.code}): ${lines.join("\n")}`);
+  }
+  return JSON.parse(last) as ChildResult;
+}
+
+/**
+ * The median of numbers.
+ *
+ * @param xs Values.
+ * @returns The median (NaN when empty).
+ */
+function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/**
+ * Formats a number with a precision that suits its size.
+ *
+ * @param x The number.
+ * @returns Its text.
+ */
+function fmt(x: number): string {
+  if (!Number.isFinite(x)) return "–";
+  if (Math.abs(x) >= 100) return x.toFixed(0);
+  if (Math.abs(x) >= 10) return x.toFixed(1);
+  return x.toFixed(2);
+}
+
+/**
+ * "median (min–max)" of values.
+ *
+ * @param xs Values.
+ * @returns The cell text.
+ */
+function cell(xs: number[]): string {
+  if (xs.length === 0) return "–";
+  return `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`;
+}
+
+/** A table row: label, per-child values of each side, target text. */
+interface Row {
+  label: string;
+  pick: (r: ChildResult) => number[];
+  target?: string;
+  /** How to judge the target from the medians. */
+  judge?: (inproc: number, daemon: number) => boolean;
+}
+
+/** Warm turns (all but the first) of a child. */
+const warm = (r: ChildResult) => r.turns.slice(1);
+/** Decode tokens per second after the first chunk (chunks after the first / time). */
+const decodeRate = (t: Turn) => ((t.chunks - 1) * 1000) / t.afterFirstMs;
+/** Tokens per second over the whole decode call (modeld-comparable). */
+const wallRate = (t: Turn) => (t.tokens * 1000) / t.decodeWallMs;
+/** Client-side milliseconds per token after the first. */
+const msPerToken = (t: Turn) => t.afterFirstMs / Math.max(1, t.chunks - 1);
+/** Milliseconds per `next()` inside node-llama-cpp. */
+const evalPerStep = (t: Turn) => t.evalMs / Math.max(1, t.evalSteps);
+
+/** The rows of the main table. */
+const ROWS: Row[] = [
+  {
+    label: "Model load + context, ms (daemon: first OpenSession)",
+    pick: (r) => [r.loadMs],
+  },
+  {
+    label: "Cold prefill, full prompt, ms",
+    pick: (r) => [r.turns[0].prefillMs],
+    target: "Go: 75–150",
+  },
+  { label: "Cold prompt tokens", pick: (r) => [r.turns[0].promptTokens] },
+  {
+    label: "Cold prompt throughput, tokens/s",
+    pick: (r) => [(r.turns[0].promptTokens * 1000) / r.turns[0].prefillMs],
+    target: "≥ 0.9×",
+    judge: (i, d) => d / i >= 0.9,
+  },
+  {
+    label: "Warm prefill (prefix reused), ms",
+    pick: (r) => warm(r).map((t) => t.prefillMs),
+  },
+  { label: "Warm prompt tokens", pick: (r) => warm(r).map((t) => t.promptTokens) },
+  {
+    label: "Warm prompt throughput, tokens/s",
+    pick: (r) => warm(r).map((t) => (t.promptTokens * 1000) / t.prefillMs),
+    target: "≥ 0.9×",
+    judge: (i, d) => d / i >= 0.9,
+  },
+  {
+    label: "TTFT, cold turn, ms",
+    pick: (r) => [r.turns[0].ttftMs],
+    target: "Go: 25–45",
+  },
+  {
+    label: "TTFT, warm turns, ms",
+    pick: (r) => warm(r).map((t) => t.ttftMs),
+    target: "< +10 ms",
+    judge: (i, d) => d - i < 10,
+  },
+  {
+    label: "Tokens generated per turn",
+    pick: (r) => r.turns.map((t) => t.tokens),
+  },
+  {
+    label: "Decode tokens/s (chunks after the first / time after first chunk)",
+    pick: (r) => r.turns.map(decodeRate),
+    target: "≥ 0.9×",
+    judge: (i, d) => d / i >= 0.9,
+  },
+  {
+    label: "Decode tokens/s, modeld-comparable (tokens / decode call wall time)",
+    pick: (r) => r.turns.map(wallRate),
+    target: "Go: 69–78",
+  },
+  {
+    label: "ms per token seen by the caller (after the first)",
+    pick: (r) => r.turns.map(msPerToken),
+  },
+  {
+    label: "ms per token inside node-llama-cpp `next()`",
+    pick: (r) => r.turns.map(evalPerStep),
+  },
+  {
+    label: "Turn wall time, warm, ms (prefill + decode)",
+    pick: (r) => warm(r).map((t) => t.prefillMs + t.decodeWallMs),
+  },
+  {
+    label: "RSS at end, MiB (`Deno.memoryUsage().rss`)",
+    pick: (r) => [r.rssBytes / 2 ** 20],
+    target: "≤ 1.2×",
+    judge: (i, d) => d / i <= 1.2,
+  },
+  {
+    label: "Peak RSS (VmHWM), MiB",
+    pick: (r) => [r.vmHwmKb / 1024],
+    target: "≤ 1.2×",
+    judge: (i, d) => d / i <= 1.2,
+  },
+  {
+    label: "CPU time per child (utime+stime), s",
+    pick: (r) => [r.cpuMs / 1000],
+  },
+  {
+    label: "CPU ms per generated token (whole child)",
+    pick: (r) => [r.cpuMs / r.turns.reduce((a, t) => a + t.tokens, 0)],
+  },
+];
+
+/**
+ * Renders the main table.
+ *
+ * @param inproc In-process children.
+ * @param daemon Daemon children.
+ * @returns Markdown.
+ */
+function table(inproc: ChildResult[], daemon: ChildResult[]): string {
+  const lines = [
+    "| Metric | In-process median (min–max) | Daemon + client median (min–max) | Daemon ÷ in-process | Target / bar | Met |",
+    "| --- | ---: | ---: | ---: | --- | :-: |",
+  ];
+  for (const row of ROWS) {
+    const a = inproc.flatMap(row.pick);
+    const b = daemon.flatMap(row.pick);
+    const ma = median(a);
+    const mb = median(b);
+    let ratio = fmt(mb / ma);
+    if (row.label.startsWith("TTFT")) ratio += ` (${mb - ma >= 0 ? "+" : ""}${fmt(mb - ma)} ms)`;
+    const met = row.judge ? (row.judge(ma, mb) ? "yes" : "no") : "";
+    lines.push(
+      `| ${row.label} | ${cell(a)} | ${cell(b)} | ${ratio} | ${row.target ?? ""} | ${met} |`,
+    );
+  }
+  return lines.join("\n");
+}
+
+/**
+ * Parent entry: interleaves children, then prints the table.
+ */
+async function main(): Promise<void> {
+  const rounds = Number(flag("rounds", "5"));
+  if (Deno.args.includes("--explore")) return await explore(rounds);
+  const inproc: ChildResult[] = [];
+  const daemon: ChildResult[] = [];
+  const remote: ChildResult[] = [];
+  const load0 = Deno.loadavg()[0];
+  for (let i = 0; i < rounds; i++) {
+    for (const side of ["inproc", "daemon", "remote"] as const) {
+      // "remote": the client in its own process, as the CLI and scripts use the daemon.
+      const r = await spawn(
+        side === "remote" ? ["--side=daemon", "--variant=remote-client"] : [`--side=${side}`],
+      );
+      (side === "inproc" ? inproc : side === "daemon" ? daemon : remote).push(r);
+      const t = r.turns.at(-1)!;
+      console.error(
+        `round ${i + 1}/${rounds} ${side}: load ${fmt(r.loadMs)} ms, prefill ${
+          fmt(r.turns[0].prefillMs)
+        } ms (cold), ttft ${fmt(t.ttftMs)} ms, decode ${
+          fmt(decodeRate(t))
+        } tok/s, ${t.tokens} tokens, hwm ${fmt(r.vmHwmKb / 1024)} MiB`,
+      );
+    }
+  }
+  const a = inproc[0].turns[0].text;
+  const same = [...inproc, ...daemon, ...remote].every((r) => r.turns.every((t) => t.text === a));
+  const turns = inproc[0].turns.length;
+  console.log(
+    `Model ${
+      modelPath().split("/").pop()
+    }, threads ${THREADS}, numCtx ${NUM_CTX}, batch ${BATCH}, ` +
+      `greedy, max ${
+        flag("max-tokens", "128")
+      } tokens; ${rounds} rounds × ${turns} turns per side ` +
+      `(turn 1 = cold); same generated text on both sides: ${same ? "yes" : "NO"}; ` +
+      `load average ${fmt(load0)} → ${fmt(Deno.loadavg()[0])}.\n`,
+  );
+  console.log("Client in its own process (as the CLI and user scripts run):\n");
+  console.log(table(inproc, remote));
+  console.log("\nClient in the daemon's process (gRPC both ends on the same 2 cores):\n");
+  console.log(table(inproc, daemon));
+  const overhead = median(daemon.flatMap((r) => r.turns.map(msPerToken))) -
+    median(daemon.flatMap((r) => r.turns.map(evalPerStep)));
+  const inOverhead = median(inproc.flatMap((r) => r.turns.map(msPerToken))) -
+    median(inproc.flatMap((r) => r.turns.map(evalPerStep)));
+  console.log(
+    `\nPer-token time outside node-llama-cpp's next(): daemon + client ${fmt(overhead)} ms, ` +
+      `in-process ${fmt(inOverhead)} ms.`,
+  );
+}
+
+/**
+ * `--explore`: in-process option variants, interleaved, warm decode medians.
+ *
+ * @param rounds Children per variant.
+ */
+async function explore(rounds: number): Promise<void> {
+  const names = [...Object.keys(VARIANTS), ...Object.keys(DAEMON_VARIANTS)];
+  const notes: Record<string, string> = { ...DAEMON_VARIANTS };
+  for (const [n, v] of Object.entries(VARIANTS)) notes[n] = v.note;
+  const results = new Map<string, ChildResult[]>(names.map((n) => [n, []]));
+  for (let i = 0; i < rounds; i++) {
+    for (const n of names) {
+      const r = await spawn(
+        n in DAEMON_VARIANTS
+          ? ["--side=daemon", `--variant=${n === "daemon-remote-client" ? "remote-client" : ""}`]
+          : ["--side=inproc", `--variant=${n}`],
+      );
+      results.get(n)!.push(r);
+      console.error(`round ${i + 1}/${rounds} ${n}: ${fmt(decodeRate(r.turns.at(-1)!))} tok/s`);
+    }
+  }
+  const base = median(results.get("engine")!.flatMap((r) => warm(r).map(decodeRate)));
+  console.log(
+    "| Variant | Decode tokens/s, warm | ÷ engine | ms/token in `next()` | Tokens | Cold prefill ms | TTFT warm ms |",
+  );
+  console.log("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const n of names) {
+    const rs = results.get(n)!;
+    const rates = rs.flatMap((r) => warm(r).map(decodeRate));
+    console.log(
+      `| ${notes[n]} | ${cell(rates)} | ${fmt(median(rates) / base)} | ${
+        cell(rs.flatMap((r) => warm(r).map(evalPerStep)))
+      } | ${fmt(median(rs.flatMap((r) => warm(r).map((t) => t.tokens))))} | ${
+        cell(rs.map((r) => r.turns[0].prefillMs))
+      } | ${cell(rs.flatMap((r) => warm(r).map((t) => t.ttftMs)))} |`,
+    );
+  }
+}
+
+if (import.meta.main) {
+  const side = flag("side", "");
+  if (side) await child(side);
+  else await main();
+}
