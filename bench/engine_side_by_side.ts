@@ -76,14 +76,8 @@ const USER = "Write a long story about a dragon.";
 const PREFIX_TEXT = `<|im_start|>system\n${SYSTEM}<|im_end|>\n`;
 /** The whole prompt with the generation prompt, as the daemon renders it. */
 const PROMPT_TEXT = `${PREFIX_TEXT}<|im_start|>user\n${USER}<|im_end|>\n<|im_start|>assistant\n`;
-/** What the daemon's sampler gets for `temperature: 0` (modeld's defaults for the rest). */
-const SAMPLER: SequenceEvaluateOptions = {
-  temperature: 0,
-  topK: 40,
-  topP: 0.9,
-  minP: 0.05,
-  seed: 0,
-};
+/** What the daemon's sampler gets for `temperature: 0`: greedy alone (top-k/p/min-p change nothing). */
+const SAMPLER: SequenceEvaluateOptions = { temperature: 0, seed: 0 };
 /** The permissions children run with (the parent's, scoped). */
 const CHILD_PERMISSIONS = [
   "--allow-read=.,/tmp/exp,/usr/lib/x86_64-linux-gnu",
@@ -145,7 +139,17 @@ const VARIANTS: Record<string, Variant> = {
   engine: {
     context: {},
     sampler: SAMPLER,
-    note: "as the daemon: batch 512, flashAttention auto, threads {ideal:2,min:2}, top-k/p/min-p",
+    note: "as the daemon: batch 512, flashAttention auto, threads 2, greedy alone",
+  },
+  "modeld-sampler": {
+    context: {},
+    sampler: { temperature: 0, topK: 40, topP: 0.9, minP: 0.05, seed: 0 },
+    note: "greedy after modeld's top-k 40 / top-p 0.9 / min-p 0.05 (the same tokens)",
+  },
+  "threads-min": {
+    context: { threads: { ideal: THREADS, min: THREADS } },
+    sampler: SAMPLER,
+    note: `threads: {ideal: ${THREADS}, min: ${THREADS}}`,
   },
   "fa-true": { context: { flashAttention: true }, sampler: SAMPLER, note: "flashAttention: true" },
   "fa-false": {
@@ -155,16 +159,10 @@ const VARIANTS: Record<string, Variant> = {
   },
   "batch-64": { context: { batchSize: 64 }, sampler: SAMPLER, note: "batchSize: 64" },
   "batch-2048": { context: { batchSize: 2048 }, sampler: SAMPLER, note: "batchSize: 2048" },
-  "threads-num": { context: { threads: THREADS }, sampler: SAMPLER, note: `threads: ${THREADS}` },
   "threads-ideal": {
     context: { threads: { ideal: THREADS } },
     sampler: SAMPLER,
     note: `threads: {ideal: ${THREADS}} (no min)`,
-  },
-  "greedy-only": {
-    context: {},
-    sampler: { temperature: 0 },
-    note: "sampler: temperature 0 only (no top-k/top-p/min-p)",
   },
   "input-lookup": {
     context: {},
@@ -299,7 +297,7 @@ async function runInproc(
     contextSize: NUM_CTX,
     batchSize: BATCH,
     sequences: 1,
-    threads: { ideal: THREADS, min: THREADS },
+    threads: THREADS,
     flashAttention: "auto",
     ...v.context,
   });

@@ -221,7 +221,7 @@ export class LlamaEngine implements Engine {
           numCtx,
         ),
         sequences: 1,
-        threads: { ideal: threads, min: threads },
+        threads,
         flashAttention: spec.config.flashAttn ? true : "auto",
         createSignal: signal,
       });

@@ -471,11 +471,15 @@ export class LlamaSession implements EngineSession {
       ? Number(BigInt.asUintN(32, config.seed))
       : 0;
     const topP = config.topP ?? DEFAULTS.topP;
+    const temperature = Math.max(0, config.temperature ?? DEFAULTS.temperature);
+    // Greedy picks the most likely token whatever top-k/top-p/min-p keep, so
+    // skip them: same tokens, and the sampler no longer sorts the vocabulary.
+    const greedy = temperature === 0;
     const it = this.#seq.evaluate([last], {
-      temperature: Math.max(0, config.temperature ?? DEFAULTS.temperature),
-      topK: config.topK > 0 ? config.topK : DEFAULTS.topK,
-      topP: topP > 0 && topP < 1 ? topP : undefined,
-      minP: DEFAULTS.minP,
+      temperature,
+      topK: greedy ? undefined : config.topK > 0 ? config.topK : DEFAULTS.topK,
+      topP: !greedy && topP > 0 && topP < 1 ? topP : undefined,
+      minP: greedy ? undefined : DEFAULTS.minP,
       seed,
       grammarEvaluationState: grammar
         ? new LlamaGrammarEvaluationState({ model: this.#model, grammar })
