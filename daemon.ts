@@ -23,4 +23,7 @@
 
 export { type Daemon, DEFAULT_IDLE_TTL_MS, serve, type ServeOptions } from "./lib/daemon/serve.ts";
 export { onStopSignal } from "./lib/daemon/signals.ts";
+export type { DaemonServer } from "./lib/daemon/server.ts";
+export type { CallContext, RequestRecord } from "./lib/daemon/grpc_server.ts";
+export type { DaemonVersion } from "./lib/daemon/sentinels.ts";
 export { syntheticGguf, type SyntheticGgufOptions } from "./lib/daemon/llama/synthetic_gguf.ts";
