@@ -25,24 +25,16 @@
  * @module
  */
 
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
+import { create } from "@bufbuild/protobuf";
 import { Code } from "@connectrpc/connect";
 import {
   type Compute,
   ConfigSchema,
-  type ContextReportSchema,
-  type DecodeConfig,
   DecodeConfigSchema,
   type DecodeRequest,
-  type PrefixInput,
   PrefixInputSchema,
-  type PrefixStatusSchema,
   type PushModelChunk,
-  type SessionSnapshot,
-  type SessionSnapshotSchema,
-  type SuffixInput,
   SuffixInputSchema,
-  type SuffixStatusSchema,
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
 import { FENCE_HEADER } from "../transport.ts";
 import type { CallContext, ServiceImpl } from "./grpc_server.ts";
@@ -55,7 +47,7 @@ import {
   ServiceError,
   type WireStatus,
 } from "./sentinels.ts";
-import { SlotService, type SlotSession } from "./slot.ts";
+import { SlotService } from "./slot.ts";
 
 /** The methods a v0.32.3 daemon has. */
 const V0323_METHODS: ReadonlySet<string> = new Set([
@@ -111,22 +103,11 @@ export interface ComputeServiceOptions {
   blobDir?: string;
 }
 
-/** A handle's operations, whatever backs it. */
-interface OpenHandle {
-  ensurePrefix(
-    p: PrefixInput,
-    signal: AbortSignal,
-  ): Promise<MessageInitShape<typeof PrefixStatusSchema>>;
-  prefillSuffix(
-    s: SuffixInput,
-    signal: AbortSignal,
-  ): Promise<MessageInitShape<typeof SuffixStatusSchema>>;
-  decode(config: DecodeConfig, handle: string, signal: AbortSignal): AsyncIterable<DecodeChunkInit>;
-  explain(): Promise<MessageInitShape<typeof ContextReportSchema>>;
-  snapshot(signal: AbortSignal): Promise<MessageInitShape<typeof SessionSnapshotSchema>>;
-  restore(snap: SessionSnapshot, signal: AbortSignal): Promise<void>;
-  close(): Promise<void>;
-}
+/**
+ * A handle's operations: an engine session owned by the handle (v0.32.3) or
+ * the slot's view of the resident one (v0.36), which has the same shape.
+ */
+type OpenHandle = EngineSession;
 
 /**
  * The Compute service state and handlers.
@@ -239,31 +220,6 @@ export class ComputeService {
     return key;
   }
 
-  /** v0.32.3: an engine session owned by its handle alone (no slot). */
-  #engineHandle(session: EngineSession): OpenHandle {
-    return {
-      ensurePrefix: (p, signal) => session.ensurePrefix(p, signal),
-      prefillSuffix: (s, signal) => session.prefillSuffix(s, signal),
-      decode: (config, handle, signal) => session.decode(config, { handle, signal }),
-      explain: () => session.explain(),
-      snapshot: (signal) => session.snapshot(signal),
-      restore: (snap, signal) => session.restore(snap, signal),
-      close: () => session.close(),
-    };
-  }
-
-  #slotHandle(session: SlotSession): OpenHandle {
-    return {
-      ensurePrefix: (p, signal) => session.ensurePrefix(p, signal),
-      prefillSuffix: (s, signal) => session.prefillSuffix(s, signal),
-      decode: (config, handle, signal) => session.decode(config, { handle, signal }),
-      explain: () => session.explain(),
-      snapshot: (signal) => session.snapshot(signal),
-      restore: (snap, signal) => session.restore(snap, signal),
-      close: () => session.close(),
-    };
-  }
-
   /**
    * Closes every handle and the slot (daemon shutdown).
    *
@@ -288,7 +244,7 @@ export class ComputeService {
     this.#checkFence(ctx);
     const handle = this.#lookup(req.handle);
     const config = req.config ?? create(DecodeConfigSchema);
-    yield* handle.decode(config, req.handle, ctx.signal);
+    yield* handle.decode(config, { handle: req.handle, signal: ctx.signal });
   }
 
   #handlers(): Required<ServiceImpl<typeof Compute>> {
@@ -319,10 +275,10 @@ export class ComputeService {
             config: req.config ?? create(ConfigSchema),
             adapters: req.adapters,
           }, ctx.signal);
-          return { handle: this.#register(this.#engineHandle(session), undefined, ctx) };
+          return { handle: this.#register(session, undefined, ctx) };
         }
         const session = await this.#requireSlot().openSession(req, ctx.signal);
-        return { handle: this.#register(this.#slotHandle(session), session.generation, ctx) };
+        return { handle: this.#register(session, session.generation, ctx) };
       },
 
       describe: async (req, ctx) => {

@@ -717,7 +717,7 @@ export class SlotService {
  * await session.close();
  * ```
  */
-export class SlotSession {
+export class SlotSession implements EngineSession {
   readonly #slot: SlotService;
   /** The slot generation this handle belongs to. */
   readonly generation: bigint;

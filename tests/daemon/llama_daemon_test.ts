@@ -33,6 +33,28 @@ async function synthetic(root: string, name = "tiny.gguf", contextLength = 2048)
   return path;
 }
 
+/** A daemon on a fresh data root with the synthetic model written into it. */
+async function tiny(options: { contextLength?: number; idleTtlMs?: number } = {}) {
+  const root = await tempRoot();
+  const model = await synthetic(root, "tiny.gguf", options.contextLength);
+  const daemon = await serve({
+    dataRoot: root,
+    threads: THREADS,
+    idleTtlMs: options.idleTtlMs ?? 0,
+  });
+  const client = new ModeldClient({ dataRoot: root });
+  return {
+    root,
+    model,
+    daemon,
+    client,
+    async [Symbol.asyncDispose]() {
+      await client.close();
+      await daemon.close();
+    },
+  };
+}
+
 async function smolPath(): Promise<string> {
   try {
     await Deno.stat(SMOL);
@@ -112,10 +134,8 @@ Deno.test("SmolLM2: greedy answers Paris; same seed + temperature 0 gives the sa
 });
 
 Deno.test("sampling: same seed at temperature 0.8 repeats; MaxTokens caps the chunks", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny();
+  const { client, model } = t;
   await using session = await client.openSession({ name: "tiny", type: "llama", path: model }, {
     config: { numCtx: 256 },
   });
@@ -136,10 +156,8 @@ Deno.test("sampling: same seed at temperature 0.8 repeats; MaxTokens caps the ch
 });
 
 Deno.test("context_overflow carries real counts at the prefix, suffix and decode stages", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny();
+  const { client, model } = t;
   await using session = await client.openSession({ name: "tiny", type: "llama", path: model }, {
     config: { numCtx: 32 },
   });
@@ -241,12 +259,10 @@ Deno.test("cancelling a decode stops it and frees the slot: another model loads 
 });
 
 Deno.test("a second OpenSession while the handle is held is model_busy", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny();
+  const { client, model } = t;
   await using _held = await client.openSession({ name: "tiny", type: "llama", path: model });
-  await using other = new ModeldClient({ dataRoot: root });
+  await using other = new ModeldClient({ dataRoot: t.root });
   const err = await other.openSession({ name: "tiny", type: "llama", path: model }).then(
     () => undefined,
     (e) => e,
@@ -255,10 +271,8 @@ Deno.test("a second OpenSession while the handle is held is model_busy", async (
 });
 
 Deno.test("snapshot / restore round-trips the KV state through <dataRoot>/modeld-blobs/llama", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny();
+  const { client, model } = t;
   await using session = await client.openSession({ name: "tiny", type: "llama", path: model }, {
     config: { numCtx: 512 },
   });
@@ -272,7 +286,7 @@ Deno.test("snapshot / restore round-trips the KV state through <dataRoot>/modeld
   const snap = await session.snapshot();
   assert.match(snap.stateId, /^[0-9a-f]{64}$/);
   assert.equal(snap.residentTokens, before.residentTokens);
-  await Deno.stat(join(root, "modeld-blobs", "llama", `${snap.stateId}.bin`));
+  await Deno.stat(join(t.root, "modeld-blobs", "llama", `${snap.stateId}.bin`));
   const expected = (await session.decode({ maxTokens: 8, temperature: 0 }).collect()).text;
   const other = await buildContext([{ role: "system", content: "different" }, {
     role: "user",
@@ -285,16 +299,14 @@ Deno.test("snapshot / restore round-trips the KV state through <dataRoot>/modeld
   assert.equal(after.prefixTokens, before.prefixTokens);
   const replay = (await session.decode({ maxTokens: 8, temperature: 0 }).collect()).text;
   assert.equal(replay, expected, "decoding from the restored state repeats the greedy reply");
-  await Deno.remove(join(root, "modeld-blobs", "llama", `${snap.stateId}.bin`));
+  await Deno.remove(join(t.root, "modeld-blobs", "llama", `${snap.stateId}.bin`));
   const err = await session.restore(snap).then(() => undefined, (e) => e);
   assert.match(String(err), /snapshot blob not found/);
 });
 
 Deno.test("embed returns an L2-normalized vector; describe reads the GGUF", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root, "tiny.gguf", 1024);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny({ contextLength: 1024 });
+  const { client, model } = t;
   const v = await client.embed({ name: "tiny", type: "llama", path: model }, "hello world");
   assert.equal(v.length, 32);
   const norm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
@@ -335,10 +347,8 @@ Deno.test("model store: a pushed model loads by name; garbage pushes load-fail; 
 });
 
 Deno.test("the idle reaper unloads an idle model (state Idle)", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 1000 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny({ idleTtlMs: 1000 });
+  const { client, model } = t;
   await client.loadModel({ name: "tiny", type: "llama", path: model });
   assert.equal((await client.status()).state, "Ready");
   await new Promise((r) => setTimeout(r, 2600));
@@ -414,10 +424,8 @@ Deno.test("cli serve: SIGTERM stops cleanly (lease removed); after SIGKILL a new
 });
 
 Deno.test("structured output and parser protocols: a JSON Schema constrains the text; tool-call envelopes become tool calls; unknown protocols are unsupported_feature", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny();
+  const { client, model } = t;
   await using session = await client.openSession({ name: "tiny", type: "llama", path: model }, {
     config: { numCtx: 512 },
   });
@@ -553,10 +561,8 @@ Deno.test("the README's first command: the demo runs real inference through the 
 });
 
 Deno.test("a window larger than the model's is refused as modeld does (context_overflow, load failed)", async () => {
-  const root = await tempRoot();
-  const model = await synthetic(root, "tiny.gguf", 1024);
-  await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
-  await using client = new ModeldClient({ dataRoot: root });
+  await using t = await tiny({ contextLength: 1024 });
+  const { client, model } = t;
   const err = await client.openSession({ name: "tiny", type: "llama", path: model }, {
     config: { numCtx: 4096 },
   }).then(() => undefined, (e) => e);
