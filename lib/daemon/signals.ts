@@ -22,7 +22,7 @@ import process from "node:process";
  * @returns Unsubscribes.
  *
  * @example
- * ```ts
+ * ```ts ignore
  * import { onStopSignal, serve } from "@contenox/modeldconn/daemon";
  * async function run(dataRoot: string) {
  *   await using daemon = await serve({ dataRoot });
