@@ -52,6 +52,11 @@ export interface ServerOptions {
   idleTtlMs?: number;
   /** Called after the server stopped serving for good, e.g. when the lease was lost. */
   onLeaseLost?: (err: unknown) => void;
+  /**
+   * Keep every request in {@linkcode DaemonServer.requests} (tests inspect
+   * them). Off by default: a long-running daemon must not grow without bound.
+   */
+  recordRequests?: boolean;
 }
 
 /**
@@ -76,7 +81,7 @@ export class DaemonServer implements AsyncDisposable {
   readonly version: DaemonVersion;
   /** The backend published. */
   readonly backend: string;
-  /** Every RPC received, in order of arrival. */
+  /** Every RPC received, in order of arrival (with `recordRequests`; else empty). */
   readonly requests: RequestRecord[];
   readonly #server: GrpcServer<typeof Compute>;
   readonly #service: ComputeService;
@@ -289,7 +294,7 @@ export async function startServer(options: ServerOptions): Promise<DaemonServer>
       encodeError: (err) => late.service!.encodeError(err),
       goRequestType,
       maxReceiveBytes: version === "v0.32.3" ? 4 * 1024 * 1024 : 512 * 1024 * 1024,
-      onRequest: (record) => requests.push(record),
+      onRequest: options.recordRequests ? (record) => requests.push(record) : undefined,
       onCancelled: (method) => {
         if (method === "Decode") counters.decodesCancelled++;
       },

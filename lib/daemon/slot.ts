@@ -201,7 +201,10 @@ export class SlotService {
     const ttl = options.idleTtlMs ?? 0;
     if (ttl > 0) {
       // modeld ticks every max(ttl/3, 1s).
-      this.#reaper = setInterval(() => void this.#reapIdle(ttl), Math.max(ttl / 3, 1000));
+      this.#reaper = setInterval(() => {
+        // A model that fails to close leaves the slot Failed, as in modeld; never a crash.
+        this.#reapIdle(ttl).catch((err) => this.#failed(err));
+      }, Math.max(ttl / 3, 1000));
     }
   }
 
@@ -316,6 +319,12 @@ export class SlotService {
         `requested ${JSON.stringify(type)}, this daemon serves ${backend}`,
       );
     }
+  }
+
+  #failed(err: unknown): void {
+    this.#state = "Failed";
+    this.#busyOp = "";
+    this.#lastError = err instanceof Error ? err.message : String(err);
   }
 
   /** Unloads the resident model (generation++), showing `state` / `op` while it closes. */
@@ -691,7 +700,7 @@ export class SlotService {
       this.#lastError = err.message;
       if (err.token === "session_fatal") {
         if (this.#active) {
-          void this.#active.session.close();
+          this.#active.session.close().catch(() => {}); // already failed: best effort
           this.#active = undefined;
           this.#generation++;
         }

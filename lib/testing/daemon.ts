@@ -107,5 +107,5 @@ export function startTestDaemon(options: TestDaemonOptions = {}): Promise<TestDa
     chunkDelayMs: options.chunkDelayMs,
     embedding: options.embedding,
   });
-  return startServer({ ...options, version, engine });
+  return startServer({ ...options, version, engine, recordRequests: true });
 }
