@@ -17,6 +17,7 @@
 
 import { type CallOptions, unary } from "./call.ts";
 import { dataRoot as defaultDataRoot } from "./data_root.ts";
+import { warnIfCrashingDeno } from "./deno_version.ts";
 import { detect, errorForState, readDataRootLease } from "./detect.ts";
 import { isLive } from "./lease.ts";
 import {
@@ -172,6 +173,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     const key = `${lease.endpoint}|${lease.instanceId}`;
     if (this.#local?.key !== key) {
+      warnIfCrashingDeno();
       this.#local?.conn.then((c) => c.close(), () => {});
       const conn = this.#verified(root, lease.endpoint, lease.instanceId, options);
       this.#local = { key, conn, backend: lease.backend };

@@ -1101,3 +1101,74 @@ export class DaemonInternalError extends ModeldError {
     if (rpc) this.rpc = rpc;
   }
 }
+
+/**
+ * No model was named and the daemon's store does not hold exactly one to use
+ * instead (see `defaultModel`).
+ *
+ * @example
+ * ```ts
+ * import { NoDefaultModelError } from "@contenox/modeldconn";
+ * const err = new NoDefaultModelError(["alpha", "beta"]);
+ * console.assert(err.stored.length === 2 && err.code === "invalid_argument");
+ * ```
+ */
+export class NoDefaultModelError extends InvalidArgumentError {
+  /** The names in the store (empty when it is empty or the daemon has none). */
+  readonly stored: readonly string[];
+
+  /**
+   * Creates the error.
+   *
+   * @param stored The names in the store.
+   * @param options The cause (a {@linkcode DaemonTooOldError} when the daemon has no store).
+   */
+  constructor(stored: readonly string[], options: ModeldErrorOptions = {}) {
+    const need = "name a model (a name in the daemon's store, or a ModelRef with a path)";
+    super(
+      options.cause instanceof DaemonTooOldError
+        ? `Cannot choose a model: this modeld has no model store (before v0.34.0); ${need}`
+        : stored.length === 0
+        ? `Cannot choose a model: the daemon's store is empty; ${need}, or push one first`
+        : `Cannot choose a model: the store has ${stored.length} (${stored.join(", ")}); ${need}`,
+      options,
+    );
+    this.stored = stored;
+  }
+}
+
+/**
+ * `waitForDaemon` gave up: the daemon was not running and ready in time.
+ *
+ * @example
+ * ```ts
+ * import { DaemonWaitTimeoutError } from "@contenox/modeldconn";
+ * const err = new DaemonWaitTimeoutError(5000, "not_running", "/tmp/root");
+ * console.assert(err.code === "timeout" && err.lastState === "not_running");
+ * ```
+ */
+export class DaemonWaitTimeoutError extends TimeoutError {
+  /** The probe state seen last (`not_running`, `stale`, `unreachable`, …). */
+  readonly lastState: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeoutMs How long it waited.
+   * @param lastState The probe state seen last.
+   * @param dataRoot The data root it watched.
+   * @param options The cause (the last probe's error).
+   */
+  constructor(
+    timeoutMs: number,
+    lastState: string,
+    dataRoot: string,
+    options: ModeldErrorOptions = {},
+  ) {
+    super("waitForDaemon", options);
+    this.message = `modeld was not ready after ${timeoutMs} ms (last state: ${lastState}); ` +
+      `start it on ${dataRoot} (\`modeld serve --data-root ${dataRoot}\`, or ` +
+      `\`deno task serve --data-root ${dataRoot}\`), or pass a longer timeoutMs`;
+    this.lastState = lastState;
+  }
+}
