@@ -211,6 +211,26 @@ export class Chat implements AsyncDisposable {
     }
   }
 
+  /**
+   * Opens the session now instead of at the first turn, so that a missing
+   * model or a busy slot shows before anything is typed. Idempotent.
+   *
+   * @param options Signal and deadline.
+   *
+   * @example
+   * ```ts ignore
+   * await using chat = new Chat({ model: "smollm2", dataRoot: "/home/me/.contenox" });
+   * await chat.open(); // throws ModelNotFoundError here, not at the first send()
+   * ```
+   */
+  async open(options: { signal?: AbortSignal; timeoutMs?: number } = {}): Promise<void> {
+    if (this.#closed) {
+      throw new InvalidArgumentError("Cannot open: the chat was closed; create a new Chat");
+    }
+    using call = callOptions(options, new AbortController().signal);
+    await this.#open(call);
+  }
+
   async #open(call: { signal?: AbortSignal }): Promise<Session> {
     if (this.#session && !this.#session.closed) return this.#session;
     this.#model ??= await resolveModel(this.#node, this.#options.model, call);

@@ -527,7 +527,13 @@ export class ModelBusyError extends DaemonError {
    * @param init Where the error came from.
    */
   constructor(init: DaemonErrorInit) {
-    super("model_busy", init, "close the open session or wait for it to finish", true);
+    super(
+      "model_busy",
+      init,
+      "close the open session or wait for it to finish; a model loaded with loadModel() " +
+        "stays until unloadModel()",
+      true,
+    );
   }
 }
 /**
@@ -727,7 +733,13 @@ export class ModelNotFoundError extends DaemonError {
    * @param init Where the error came from.
    */
   constructor(init: DaemonErrorInit) {
-    super("model_not_found", init, "push it with pushModel or pass a path");
+    super(
+      "model_not_found",
+      init,
+      init.rpc === "RemoveModel"
+        ? "nothing to remove; listModels() shows what is stored"
+        : "push it with pushModel or pass a path",
+    );
   }
 }
 /**
