@@ -5,7 +5,7 @@ import { ModeldClient, PermissionNeededError } from "../mod.ts";
 const dataRoot = Deno.args[0];
 try {
   await using client = new ModeldClient({ dataRoot });
-  await using session = await client.openSession({ name: "m", type: "llama", path: "/m.gguf" }, {
+  await using session = await client.openSession({ name: "m", type: "llama" }, {
     config: { numCtx: 256 },
   });
   await session.ensurePrefix({ text: "You are terse." });

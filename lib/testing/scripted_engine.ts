@@ -53,7 +53,9 @@ export class ScriptedEngine implements Engine {
   }
 
   /**
-   * A new in-memory session with the model's `NumCtx` as its window.
+   * A new in-memory session with the model's `NumCtx` as its window. A model
+   * `path` must name an existing file (its content is not read), as the real
+   * daemon requires; the slot reports a missing one as `model_load_failed`.
    *
    * @param model The model.
    * @returns The session.
@@ -63,13 +65,14 @@ export class ScriptedEngine implements Engine {
    * const session = await engine.load(spec);
    * ```
    */
-  load(model: ModelSpec): Promise<EngineSession> {
+  async load(model: ModelSpec): Promise<EngineSession> {
+    if (model.path !== "") await checkModelFile(model.path);
     const session = new MemorySession({
       version: this.#options.version,
       numCtx: model.config.numCtx,
     });
     const { reply, chunkDelayMs } = this.#options;
-    return Promise.resolve({
+    return {
       ensurePrefix: (p) => session.ensurePrefix(p),
       prefillSuffix: (s) => session.prefillSuffix(s),
       decode: (config: DecodeConfig, ctx: DecodeContext) =>
@@ -78,7 +81,7 @@ export class ScriptedEngine implements Engine {
       snapshot: () => Promise.resolve(session.snapshot()),
       restore: (snap: SessionSnapshot) => session.restore(snap),
       close: () => Promise.resolve(session.close()),
-    });
+    };
   }
 
   /**
@@ -128,4 +131,23 @@ export class ScriptedEngine implements Engine {
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Fails like a daemon opening a model file that is not there (or not readable). */
+async function checkModelFile(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(`open ${path}: no such file or directory`);
+    }
+    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+      throw new Error(
+        `open ${path}: the test daemon cannot read it (run the tests with --allow-read=${path})`,
+      );
+    }
+    throw new Error(`open ${path}: ${(err as Error).message}`);
+  }
+  if (!info.isFile) throw new Error(`open ${path}: not a regular file`);
 }

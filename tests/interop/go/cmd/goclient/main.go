@@ -20,6 +20,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/contenox/runtime/runtime/contextasm"
@@ -65,6 +66,13 @@ func (c *checker) check(name string, err error) {
 	fmt.Printf("ok %s\n", name)
 }
 
+// modelDir holds the model files the checks name (m, a, b): a daemon that
+// checks that a model path exists (the real one, the TypeScript test daemon)
+// needs them to exist.
+var modelDir = "/"
+
+func modelPath(name string) string { return filepath.Join(modelDir, name) }
+
 func want(cond bool, format string, args ...any) error {
 	if cond {
 		return nil
@@ -77,6 +85,7 @@ func main() {
 	instance := flag.String("instance", "", "lease instance id (the fence)")
 	old := flag.Bool("v0323", false, "only the v0.32.3 RPCs")
 	detail := flag.Bool("overflow-detail", false, "require the overflow counts (ErrorInfo); the Go memory service sends none")
+	flag.StringVar(&modelDir, "model-dir", "/", "directory holding the model files m, a and b")
 	flag.Parse()
 	if *endpoint == "" || *instance == "" {
 		fmt.Fprintln(os.Stderr, "goclient: --endpoint and --instance are required")
@@ -99,7 +108,7 @@ func main() {
 	c.check("round trip", roundTrip(ctx, cl, !*old))
 
 	wrong, _ := transportgrpc.DialLeader(*endpoint, "wrong-owner")
-	_, err = wrong.OpenSession(ctx, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: "/m", Config: transport.Config{NumCtx: 100}})
+	_, err = wrong.OpenSession(ctx, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: modelPath("m"), Config: transport.Config{NumCtx: 100}})
 	wrong.Close()
 	c.check("stale fence", want(errors.Is(err, transport.ErrStaleFence), "got %v", err))
 
@@ -116,7 +125,7 @@ func main() {
 
 // roundTrip is grpc_test.go's round trip (plus snapshot/restore at v0.32.4+).
 func roundTrip(ctx context.Context, cl *transportgrpc.Client, snapshots bool) error {
-	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: "/m", Config: transport.Config{NumCtx: 100}})
+	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: modelPath("m"), Config: transport.Config{NumCtx: 100}})
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
@@ -173,7 +182,7 @@ func roundTrip(ctx context.Context, cl *transportgrpc.Client, snapshots bool) er
 
 // overflow: NumCtx 4 and a longer prefix; with counts (v0.33.0+) they ride in ErrorInfo.
 func overflow(ctx context.Context, cl *transportgrpc.Client, counts bool) error {
-	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: "/m", Config: transport.Config{NumCtx: 4}})
+	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: modelPath("m"), Config: transport.Config{NumCtx: 4}})
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
@@ -194,7 +203,7 @@ func overflow(ctx context.Context, cl *transportgrpc.Client, counts bool) error 
 
 // slotControl is grpc_test.go's slot test: load, status, open, busy, close, unload.
 func slotControl(ctx context.Context, cl *transportgrpc.Client) error {
-	a := transport.LoadModelRequest{ModelName: "a", Type: "llama", Path: "/a", Config: transport.Config{NumCtx: 64}}
+	a := transport.LoadModelRequest{ModelName: "a", Type: "llama", Path: modelPath("a"), Config: transport.Config{NumCtx: 64}}
 	active, err := cl.LoadModel(ctx, a)
 	if err = errors.Join(err, want(active.Generation > 0, "generation %d", active.Generation)); err != nil {
 		return err
@@ -203,11 +212,11 @@ func slotControl(ctx context.Context, cl *transportgrpc.Client) error {
 	if err = errors.Join(err, want(st.State == transport.SlotState("Ready") && st.Active != nil && st.Active.Generation == active.Generation, "status %+v", st)); err != nil {
 		return err
 	}
-	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "a", Type: "llama", Path: "/a", Config: transport.Config{NumCtx: 64}})
+	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "a", Type: "llama", Path: modelPath("a"), Config: transport.Config{NumCtx: 64}})
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	_, err = cl.LoadModel(ctx, transport.LoadModelRequest{ModelName: "b", Type: "llama", Path: "/b", Config: transport.Config{NumCtx: 64}})
+	_, err = cl.LoadModel(ctx, transport.LoadModelRequest{ModelName: "b", Type: "llama", Path: modelPath("b"), Config: transport.Config{NumCtx: 64}})
 	if !errors.Is(err, transport.ErrModelBusy) {
 		s.Close()
 		return fmt.Errorf("load b while held: %v", err)
