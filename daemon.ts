@@ -20,4 +20,5 @@
  */
 
 export { type Daemon, DEFAULT_IDLE_TTL_MS, serve, type ServeOptions } from "./lib/daemon/serve.ts";
+export type { DaemonServer } from "./lib/daemon/server.ts";
 export { syntheticGguf, type SyntheticGgufOptions } from "./lib/daemon/llama/synthetic_gguf.ts";

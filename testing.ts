@@ -33,6 +33,7 @@
  */
 
 export { startTestDaemon, TestDaemon, type TestDaemonOptions } from "./lib/testing/daemon.ts";
+export type { DaemonServer } from "./lib/daemon/server.ts";
 export type { CallContext, RequestRecord } from "./lib/daemon/grpc_server.ts";
 export {
   countTokens,

@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts ignore
- * import { ModeldClient } from "./client.ts";
+ * import { ModeldClient } from "@contenox/modeldconn";
  *
  * await using client = new ModeldClient();
  * console.log(await client.health());
@@ -95,6 +95,8 @@ export class RemoteNode extends ModeldNode {
    * The node's fixed connection.
    *
    * @returns The connection.
+   *
+   * @ignore The library's own plumbing.
    */
   protected connection(): Promise<Connection> {
     return Promise.resolve(this.#conn);
@@ -151,6 +153,8 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
    *
    * @param options Signal and timeout for the health check.
    * @returns The connection.
+   *
+   * @ignore The library's own plumbing.
    */
   protected async connection(options: CallOptions): Promise<Connection> {
     if (this.#closed) {

@@ -90,7 +90,7 @@ export interface DetectOptions {
  *
  * @example
  * ```ts
- * import { detect } from "./detect.ts";
+ * import { detect } from "@contenox/modeldconn";
  * const { state, skipped } = await detect({ dataRoot: await Deno.makeTempDir() });
  * console.log(state, skipped.length ? `(grant ${skipped.join(" ")} for a full check)` : "");
  * ```

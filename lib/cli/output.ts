@@ -160,7 +160,7 @@ export class Output {
  * @example
  * ```ts
  * import { hintFor } from "./output.ts";
- * import { TimeoutError } from "../errors.ts";
+ * import { TimeoutError } from "@contenox/modeldconn";
  * console.assert(hintFor(new TimeoutError("Decode"))?.includes("--timeout"));
  * ```
  */

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * import { dial } from "../transport.ts";
  *
  * await using daemon = await startTestDaemon({ reply: "Hello there" });
@@ -28,7 +28,7 @@ import { ScriptedEngine } from "./scripted_engine.ts";
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * await using daemon = await startTestDaemon({
  *   version: "v0.32.3",
  *   backend: "llama",
@@ -71,7 +71,7 @@ export interface TestDaemonOptions {
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * const daemon = await startTestDaemon({ version: "v0.32.3" });
  * console.log(daemon.endpoint, daemon.instanceId, daemon.requests.length);
  * await daemon.stop();
@@ -94,7 +94,7 @@ export type TestDaemon = DaemonServer;
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * await using daemon = await startTestDaemon({ version: "v0.36.0", reply: "Hi!" });
  * console.log(daemon.endpoint);
  * ```
