@@ -60,3 +60,14 @@ Deno.test("the deno.json permission set `client` (-P=client) is all the client n
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^ok named set$/m);
 });
+
+Deno.test("without dataRoot and --allow-env the error says both fixes and never suggests a relative read", async () => {
+  await using daemon = await startTestDaemon({ models: { m: "GGUF" } });
+  const res = await runChild([`--allow-read=${daemon.dataRoot}`, "--allow-net=127.0.0.1"], "");
+  assert.equal(res.code, 3, res.stdout + res.stderr);
+  assert.match(
+    res.stdout,
+    /^PermissionNeededError .*--allow-env=CONTENOX_DATA_ROOT,HOME.*pass dataRoot/m,
+  );
+  assert.doesNotMatch(res.stdout, /--allow-read=\.contenox/);
+});
