@@ -131,7 +131,9 @@ ${MODEL}
 ${DECODE}
 
 With --json, stdout has one JSON object per chunk ({"text","thinking","toolCalls"})
-and a last one {"done":true,"interrupted",...,"chunks","reusedTokens","prefilledTokens"}.
+and a last one {"done":true,"interrupted","chunks","stopReason","reusedTokens",
+"prefilledTokens","residentTokens"}. stopReason is "end", "max_tokens" (at least
+--max-tokens chunks came) or "cancelled".
 
 ${GLOBAL}`,
 

@@ -57,7 +57,11 @@ export interface TestDaemonOptions {
   chunkDelayMs?: number;
   /** The Embed function (v0.36); without it Embed is `unsupported_feature`. */
   embedding?: (text: string) => number[];
-  /** Models to install before serving: name → `model.gguf` content (v0.36 store). */
+  /**
+   * Models to install before serving: name → `model.gguf` content (v0.36 store).
+   * Open them by name; a model `path` must name a file that exists (the test
+   * daemon answers `model_load_failed` otherwise, as the real daemon does).
+   */
   models?: Record<string, string | Uint8Array>;
   /** How long {@linkcode TestDaemon.stop} waits for calls in flight (default 5000 ms). */
   graceMs?: number;
