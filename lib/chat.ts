@@ -22,7 +22,13 @@
 import { ModeldClient } from "./client.ts";
 import type { ChatMessage, ChatToolCall, ToolDefinition } from "./context.ts";
 import type { DecodeDelta } from "./decode_stream.ts";
-import { InvalidArgumentError } from "./errors.ts";
+import {
+  InvalidArgumentError,
+  SessionClosedError,
+  SessionFatalError,
+  SlotGenerationStaleError,
+  StaleFenceError,
+} from "./errors.ts";
 import { callOptions, type DaemonChoice } from "./generate.ts";
 import { type ModelInput, resolveModel } from "./model.ts";
 import type { ModelConfig, ModeldNode, ModelRef } from "./node.ts";
@@ -184,13 +190,10 @@ export class Chat implements AsyncDisposable {
     this.#busy = true;
     using call = callOptions(options, cancel);
     try {
-      const session = await this.#open(call);
       const messages = [...this.#history, ...added];
       let text = "";
       const toolCalls: ChatToolCall[] = [];
-      for await (
-        const delta of runTurn(session, messages, { tools: this.tools, decode, call, usage })
-      ) {
+      for await (const delta of this.#replayed(messages, decode, call, usage)) {
         text += delta.text;
         for (const c of delta.toolCalls) {
           toolCalls.push({
@@ -231,6 +234,37 @@ export class Chat implements AsyncDisposable {
     await this.#open(call);
   }
 
+  /**
+   * One turn on the warm session; when the daemon dropped the session before
+   * anything was decoded (idle reaper, slot switch, restart), reopens it and
+   * replays the turn once: the whole conversation is sent every turn anyway.
+   */
+  async *#replayed(
+    messages: ChatMessage[],
+    decode: ReturnType<typeof decodeConfigFor>,
+    call: { signal?: AbortSignal },
+    usage: GenerateResult["usage"],
+  ): AsyncGenerator<DecodeDelta> {
+    for (let attempt = 0;; attempt++) {
+      const session = await this.#open(call);
+      let yielded = false;
+      try {
+        for await (
+          const delta of runTurn(session, messages, { tools: this.tools, decode, call, usage })
+        ) {
+          yielded = true;
+          yield delta;
+        }
+        return;
+      } catch (err) {
+        if (yielded || attempt > 0 || !isDropped(err)) throw err;
+        await session.close({ timeoutMs: 5_000 }).catch(() => {});
+        this.#session = undefined;
+        Object.assign(usage, emptyUsage());
+      }
+    }
+  }
+
   async #open(call: { signal?: AbortSignal }): Promise<Session> {
     if (this.#session && !this.#session.closed) return this.#session;
     this.#model ??= await resolveModel(this.#node, this.#options.model, call);
@@ -260,4 +294,10 @@ export class Chat implements AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Errors meaning the daemon no longer has the session (reopen and replay). */
+function isDropped(err: unknown): boolean {
+  return err instanceof SlotGenerationStaleError || err instanceof SessionClosedError ||
+    err instanceof SessionFatalError || err instanceof StaleFenceError;
 }

@@ -313,3 +313,19 @@ Deno.test("Deno 2.9.4 to 2.9.6 get one warning (not an error); other versions no
   assert.equal(warnIfCrashingDeno("2.9.5", (m) => printed.push(m)), false);
   assert.equal(printed.length, 1);
 });
+
+Deno.test("Chat: a session the daemon dropped (idle reaper) is reopened and the turn replayed", async () => {
+  await using daemon = await startTestDaemon({ models, reply: "ok", idleTtlMs: 100 });
+  await using chat = new Chat({ dataRoot: daemon.dataRoot, model: "smol", system: "Be terse." });
+  assert.equal((await chat.send("one")).text, "ok");
+  for (let i = 0; i < 100 && (await statusOf(daemon.dataRoot)) !== "Idle"; i++) await delay(20);
+  const second = await chat.send("two");
+  assert.equal(second.text, "ok");
+  assert.equal(chat.messages.length, 5);
+  assert.equal(count(daemon, "OpenSession"), 2);
+});
+
+async function statusOf(dataRoot: string): Promise<string> {
+  await using client = new ModeldClient({ dataRoot });
+  return (await client.status()).state;
+}
