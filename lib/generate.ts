@@ -108,7 +108,8 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
  * ```ts ignore
  * import { generateStream } from "@contenox/modeldconn";
  * const stream = generateStream({ model: "smollm2", prompt: "Hi", dataRoot: "/home/me/.contenox" });
- * await stream.textStream().pipeThrough(new TextEncoderStream()).pipeTo(Deno.stdout.writable);
+ * await stream.textStream().pipeThrough(new TextEncoderStream())
+ *   .pipeTo(Deno.stdout.writable, { preventClose: true });
  * ```
  */
 export function generateStream(options: GenerateOptions): GenerateStream {

@@ -169,7 +169,8 @@ export class GenerateStream implements AsyncIterable<DecodeDelta> {
    *
    * @example
    * ```ts ignore
-   * await stream.textStream().pipeThrough(new TextEncoderStream()).pipeTo(Deno.stdout.writable);
+   * await stream.textStream().pipeThrough(new TextEncoderStream())
+   *   .pipeTo(Deno.stdout.writable, { preventClose: true });
    * ```
    */
   textStream(): ReadableStream<string> {
