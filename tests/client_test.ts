@@ -343,3 +343,27 @@ Deno.test("[test daemon v0.32.3] a model path that does not exist fails to load 
     (e: Error) => /none\.gguf/.test(e.message),
   );
 });
+
+Deno.test("on Deno 2.9.4-2.9.6 the client warns once at its first connection, and works", async () => {
+  await using daemon = await startTestDaemon();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${daemon.dataRoot}`,
+      "--allow-net=127.0.0.1",
+      new URL("./deno_version_child.ts", import.meta.url).pathname,
+      daemon.dataRoot,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.equal(stdout, "ok\n");
+  const warnings = stderr.split("\n").filter((l) => l.includes("denoland/deno#36788"));
+  assert.equal(warnings.length, 1, stderr);
+  assert.match(warnings[0], /Deno 2\.9\.5 can crash when modeld restarts.*use Deno 2\.9\.3/);
+});
