@@ -13,7 +13,14 @@
  * @module
  */
 
-/** The Deno release this package is tested on. */
+/**
+ * The Deno release this package is tested on.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(`tested on Deno ${SUPPORTED_DENO}`);
+ * ```
+ */
 export const SUPPORTED_DENO = "2.9.3";
 
 /**

@@ -22,7 +22,14 @@ import { InvalidArgumentError } from "./errors.ts";
 import type { DecodeConfigInit, Session } from "./session.ts";
 import type { Usage } from "./usage.ts";
 
-/** What {@linkcode runTurn} needs besides the session and the messages. */
+/**
+ * What {@linkcode runTurn} needs besides the session and the messages.
+ *
+ * @example
+ * ```ts ignore
+ * const options: TurnOptions = { decode: { maxTokens: 16 }, call: {}, usage: emptyUsage() };
+ * ```
+ */
 export interface TurnOptions {
   /** Tools the model may call. */
   tools?: readonly ToolDefinition[];
