@@ -367,3 +367,11 @@ Deno.test("on Deno 2.9.4-2.9.6 the client warns once at its first connection, an
   assert.equal(warnings.length, 1, stderr);
   assert.match(warnings[0], /Deno 2\.9\.5 can crash when modeld restarts.*use Deno 2\.9\.3/);
 });
+
+Deno.test("[test daemon v0.36.0] Describe and Embed of a missing model path fail too", async () => {
+  await using daemon = await startTestDaemon({ embedding: () => [1] });
+  await using client = new ModeldClient({ dataRoot: daemon.dataRoot });
+  const missing = { name: "m", path: `${daemon.dataRoot}/gone.gguf` };
+  await assert.rejects(() => client.describe(missing), /gone\.gguf/);
+  await assert.rejects(() => client.embed(missing, "hi"), /gone\.gguf/);
+});

@@ -96,23 +96,24 @@ export class ScriptedEngine implements Engine {
    * console.log((await engine.describe(spec)).effectiveContext);
    * ```
    */
-  describe(model: ModelSpec): Promise<ModelInfoInit> {
+  async describe(model: ModelSpec): Promise<ModelInfoInit> {
+    if (model.path !== "") await checkModelFile(model.path);
     const n = model.config.numCtx;
     if (this.#options.version === "v0.32.3") {
-      return Promise.resolve({ modelMaxContext: n, effectiveContext: n });
+      return { modelMaxContext: n, effectiveContext: n };
     }
-    return Promise.resolve({
+    return {
       modelMaxContext: n,
       effectiveContext: n,
       hotContextTokens: n,
       plannerEffectiveContext: n,
-    });
+    };
   }
 
   /**
    * The scripted embedding, or `unsupported_feature` without one.
    *
-   * @param _model The model (unused).
+   * @param model The model (its path must exist, when given).
    * @param text The text.
    * @returns The vector.
    *
@@ -121,10 +122,11 @@ export class ScriptedEngine implements Engine {
    * const v = await engine.embed(spec, "hi");
    * ```
    */
-  embed(_model: ModelSpec, text: string): Promise<number[]> {
+  async embed(model: ModelSpec, text: string): Promise<number[]> {
     const fn = this.#options.embedding;
-    if (!fn) return Promise.reject(ServiceError.of("unsupported_feature"));
-    return Promise.resolve(fn(text));
+    if (!fn) throw ServiceError.of("unsupported_feature");
+    if (model.path !== "") await checkModelFile(model.path);
+    return fn(text);
   }
 
   /** Nothing to free. */
