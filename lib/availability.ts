@@ -11,8 +11,8 @@
  *
  * @example Advertise local models only when modeld can serve them
  * ```ts
- * import { serveableBackend } from "./availability.ts";
- * import { setDataRoot } from "./data_root.ts";
+ * import { serveableBackend } from "@contenox/modeldconn";
+ * import { setDataRoot } from "@contenox/modeldconn";
  *
  * setDataRoot(await Deno.makeTempDir()); // where `modeld serve --data-root` runs
  * const backend = await serveableBackend();
@@ -36,8 +36,8 @@ import { isLive } from "./lease.ts";
  *
  * @example
  * ```ts
- * import { available } from "./availability.ts";
- * import { setDataRoot } from "./data_root.ts";
+ * import { available } from "@contenox/modeldconn";
+ * import { setDataRoot } from "@contenox/modeldconn";
  * setDataRoot(await Deno.makeTempDir());
  * if (!(await available())) console.log("start modeld first");
  * ```
@@ -56,8 +56,8 @@ export async function available(): Promise<boolean> {
  *
  * @example
  * ```ts
- * import { backend } from "./availability.ts";
- * import { setDataRoot } from "./data_root.ts";
+ * import { backend } from "@contenox/modeldconn";
+ * import { setDataRoot } from "@contenox/modeldconn";
  * setDataRoot(await Deno.makeTempDir());
  * console.log((await backend()) || "modeld is not running");
  * ```
@@ -141,8 +141,8 @@ export function serveableFrom(live: string, now: Date): string {
  *
  * @example
  * ```ts
- * import { serveableBackend } from "./availability.ts";
- * import { setDataRoot } from "./data_root.ts";
+ * import { serveableBackend } from "@contenox/modeldconn";
+ * import { setDataRoot } from "@contenox/modeldconn";
  * setDataRoot(await Deno.makeTempDir());
  * console.log(`advertise models for: ${(await serveableBackend()) || "nothing"}`);
  * ```
@@ -163,7 +163,7 @@ export async function serveableBackend(): Promise<string> {
  *
  * @example
  * ```ts
- * import { snapshotDir } from "./availability.ts";
+ * import { snapshotDir } from "@contenox/modeldconn";
  * console.log(snapshotDir("llama") || "snapshots disabled");
  * ```
  */

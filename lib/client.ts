@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts ignore
- * import { ModeldClient } from "./client.ts";
+ * import { ModeldClient } from "@contenox/modeldconn";
  *
  * await using client = new ModeldClient();
  * console.log(await client.health());
@@ -17,6 +17,7 @@
 
 import { type CallOptions, unary } from "./call.ts";
 import { dataRoot as defaultDataRoot } from "./data_root.ts";
+import { warnIfCrashingDeno } from "./deno_version.ts";
 import { detect, errorForState, readDataRootLease } from "./detect.ts";
 import { isLive } from "./lease.ts";
 import {
@@ -94,6 +95,8 @@ export class RemoteNode extends ModeldNode {
    * The node's fixed connection.
    *
    * @returns The connection.
+   *
+   * @ignore The library's own plumbing.
    */
   protected connection(): Promise<Connection> {
     return Promise.resolve(this.#conn);
@@ -150,6 +153,8 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
    *
    * @param options Signal and timeout for the health check.
    * @returns The connection.
+   *
+   * @ignore The library's own plumbing.
    */
   protected async connection(options: CallOptions): Promise<Connection> {
     if (this.#closed) {
@@ -172,6 +177,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     const key = `${lease.endpoint}|${lease.instanceId}`;
     if (this.#local?.key !== key) {
+      warnIfCrashingDeno();
       this.#local?.conn.then((c) => c.close(), () => {});
       const conn = this.#verified(root, lease.endpoint, lease.instanceId, options);
       this.#local = { key, conn, backend: lease.backend };

@@ -13,7 +13,7 @@
  *
  * @example Build one turn and send it
  * ```ts
- * import { buildContext } from "./context.ts";
+ * import { buildContext } from "@contenox/modeldconn";
  *
  * const ctx = await buildContext([
  *   { role: "system", content: "You are terse." },
@@ -39,6 +39,7 @@ import {
   SuffixInputSchema,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { InvalidArgumentError } from "./errors.ts";
+import type { WireInit } from "./wire_init.ts";
 
 // ---------------------------------------------------------------------------
 // Public types
@@ -153,7 +154,7 @@ export interface BuiltContext {
 }
 
 /** The manifest initialiser type, for callers that build one by hand. */
-export type ContextManifestInit = MessageInitShape<typeof ContextManifestSchema>;
+export type ContextManifestInit = WireInit<ContextManifest>;
 
 // ---------------------------------------------------------------------------
 // Identity defaults (runtime/modelrepo/llama/{manifest,prompt}.go)
@@ -256,7 +257,7 @@ interface PlannedMessage {
  *
  * @example With tools and a tool round trip
  * ```ts
- * import { buildContext } from "./context.ts";
+ * import { buildContext } from "@contenox/modeldconn";
  *
  * const ctx = await buildContext([
  *   { role: "system", content: "Use tools." },
@@ -816,7 +817,7 @@ function compareUtf8(a: string, b: string): number {
  *
  * @example
  * ```ts
- * import { buildContext, manifestDigest } from "./context.ts";
+ * import { buildContext, manifestDigest } from "@contenox/modeldconn";
  * const { manifest } = await buildContext([{ role: "user", content: "Hi" }]);
  * console.assert((await manifestDigest(manifest)).length === 64);
  * console.assert(await manifestDigest({}) === "");

@@ -15,7 +15,7 @@
  *
  * @example Point the client at a test daemon's data root
  * ```ts
- * import { dataRoot, setDataRoot } from "./data_root.ts";
+ * import { dataRoot, setDataRoot } from "@contenox/modeldconn";
  *
  * setDataRoot("/tmp/modeld-test");
  * console.assert(dataRoot() === "/tmp/modeld-test");
@@ -57,7 +57,7 @@ const listeners = new Set<() => void>();
  *
  * @example
  * ```ts
- * import { dataRoot, setDataRoot } from "./data_root.ts";
+ * import { dataRoot, setDataRoot } from "@contenox/modeldconn";
  * setDataRoot("/srv/contenox");
  * console.assert(dataRoot() === "/srv/contenox");
  * setDataRoot("");
@@ -121,7 +121,7 @@ export function resolveDataRoot(): DataRootResolution {
  *
  * @example
  * ```ts
- * import { dataRoot } from "./data_root.ts";
+ * import { dataRoot } from "@contenox/modeldconn";
  * console.log(`lease file: ${dataRoot()}/modeld.lease`);
  * ```
  */

@@ -90,7 +90,7 @@ export interface DetectOptions {
  *
  * @example
  * ```ts
- * import { detect } from "./detect.ts";
+ * import { detect } from "@contenox/modeldconn";
  * const { state, skipped } = await detect({ dataRoot: await Deno.makeTempDir() });
  * console.log(state, skipped.length ? `(grant ${skipped.join(" ")} for a full check)` : "");
  * ```
@@ -181,9 +181,15 @@ export async function readDataRootLease(
   } catch (err) {
     if (!(err instanceof PermissionNeededError) || resolved.skipped.length === 0) throw err;
     const vars = resolved.skipped.map((flag) => flag.slice("--allow-env=".length));
-    throw new PermissionNeededError("--allow-env", vars.join(","), "locate the modeld data root", {
-      cause: err,
-    });
+    // No cause: the failed read of the relative fallback (".contenox") is not the fix.
+    const missing = new PermissionNeededError(
+      "--allow-env",
+      vars.join(","),
+      "locate the modeld data root",
+    );
+    missing.message += "; or pass dataRoot (new ModeldClient({ dataRoot }), setDataRoot(), " +
+      "the CLI's --data-root)";
+    throw missing;
   }
 }
 

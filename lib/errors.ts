@@ -7,7 +7,7 @@
  *
  * @example Branch on the class
  * ```ts
- * import { ModeldError, ModelBusyError } from "./errors.ts";
+ * import { ModeldError, ModelBusyError } from "@contenox/modeldconn";
  *
  * function describe(err: unknown): string {
  *   if (err instanceof ModelBusyError) return "busy, try later";
@@ -45,7 +45,7 @@ export interface ModeldErrorOptions {
  *
  * @example
  * ```ts
- * import { ModeldError } from "./errors.ts";
+ * import { ModeldError } from "@contenox/modeldconn";
  * const err = new ModeldError("internal", "Cannot decode: the daemon crashed");
  * console.assert(err instanceof Error && err.code === "internal");
  * ```
@@ -86,7 +86,7 @@ export type ProbeFailureState = "not_installed" | "not_running" | "stale" | "unr
  *
  * @example
  * ```ts
- * import { DaemonUnavailableError, DaemonNotRunningError } from "./errors.ts";
+ * import { DaemonUnavailableError, DaemonNotRunningError } from "@contenox/modeldconn";
  * const err = new DaemonNotRunningError("/home/me/.contenox");
  * console.assert(err instanceof DaemonUnavailableError && err.state === "not_running");
  * ```
@@ -122,7 +122,7 @@ export class DaemonUnavailableError extends ModeldError {
  *
  * @example
  * ```ts
- * import { DaemonNotInstalledError } from "./errors.ts";
+ * import { DaemonNotInstalledError } from "@contenox/modeldconn";
  * console.log(new DaemonNotInstalledError("/home/me/.contenox").message);
  * ```
  */
@@ -149,7 +149,7 @@ export class DaemonNotInstalledError extends DaemonUnavailableError {
  *
  * @example
  * ```ts
- * import { DaemonNotRunningError } from "./errors.ts";
+ * import { DaemonNotRunningError } from "@contenox/modeldconn";
  * console.log(new DaemonNotRunningError("/home/me/.contenox").message);
  * ```
  */
@@ -176,7 +176,7 @@ export class DaemonNotRunningError extends DaemonUnavailableError {
  *
  * @example
  * ```ts
- * import { DaemonStaleError } from "./errors.ts";
+ * import { DaemonStaleError } from "@contenox/modeldconn";
  * console.log(new DaemonStaleError("/home/me/.contenox", "abc").message);
  * ```
  */
@@ -209,7 +209,7 @@ export class DaemonStaleError extends DaemonUnavailableError {
  *
  * @example
  * ```ts
- * import { DaemonUnreachableError } from "./errors.ts";
+ * import { DaemonUnreachableError } from "@contenox/modeldconn";
  * console.log(new DaemonUnreachableError("/home/me/.contenox", "127.0.0.1:1", "connection refused").message);
  * ```
  */
@@ -255,7 +255,7 @@ export type PermissionFlag = "--allow-read" | "--allow-net" | "--allow-env" | "-
  *
  * @example
  * ```ts
- * import { PermissionNeededError } from "./errors.ts";
+ * import { PermissionNeededError } from "@contenox/modeldconn";
  * const err = new PermissionNeededError("--allow-read", "/home/me/.contenox", "read the modeld lease");
  * console.assert(err.flagWithValue === "--allow-read=/home/me/.contenox");
  * ```
@@ -304,7 +304,7 @@ export class PermissionNeededError extends ModeldError {
  *
  * @example
  * ```ts
- * import { isPermissionError } from "./errors.ts";
+ * import { isPermissionError } from "@contenox/modeldconn";
  * console.assert(!isPermissionError(new Error("x")));
  * ```
  */
@@ -355,7 +355,7 @@ export interface DaemonErrorInit extends ModeldErrorOptions {
  *
  * @example
  * ```ts
- * import { DaemonError, SessionClosedError } from "./errors.ts";
+ * import { DaemonError, SessionClosedError } from "@contenox/modeldconn";
  * const err = new SessionClosedError({ grpcCode: 9, detail: "session is closed" });
  * console.assert(err instanceof DaemonError && err.token === "session_closed");
  * ```
@@ -395,7 +395,7 @@ export class DaemonError extends ModeldError {
  *
  * @example
  * ```ts
- * import { DaemonCanceledError } from "./errors.ts";
+ * import { DaemonCanceledError } from "@contenox/modeldconn";
  * const err = new DaemonCanceledError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "context_canceled" && err.code === "context_canceled");
  * ```
@@ -415,7 +415,7 @@ export class DaemonCanceledError extends DaemonError {
  *
  * @example
  * ```ts
- * import { DaemonDeadlineError } from "./errors.ts";
+ * import { DaemonDeadlineError } from "@contenox/modeldconn";
  * const err = new DaemonDeadlineError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "deadline_exceeded" && err.code === "deadline_exceeded");
  * ```
@@ -435,7 +435,7 @@ export class DaemonDeadlineError extends DaemonError {
  *
  * @example
  * ```ts
- * import { StaleFenceError } from "./errors.ts";
+ * import { StaleFenceError } from "@contenox/modeldconn";
  * const err = new StaleFenceError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "stale_fence" && err.code === "stale_fence");
  * ```
@@ -455,7 +455,7 @@ export class StaleFenceError extends DaemonError {
  *
  * @example
  * ```ts
- * import { NotOwnerError } from "./errors.ts";
+ * import { NotOwnerError } from "@contenox/modeldconn";
  * const err = new NotOwnerError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "not_owner" && err.code === "not_owner");
  * ```
@@ -475,7 +475,7 @@ export class NotOwnerError extends DaemonError {
  *
  * @example
  * ```ts
- * import { SessionClosedError } from "./errors.ts";
+ * import { SessionClosedError } from "@contenox/modeldconn";
  * const err = new SessionClosedError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "session_closed" && err.code === "session_closed");
  * ```
@@ -495,7 +495,7 @@ export class SessionClosedError extends DaemonError {
  *
  * @example
  * ```ts
- * import { SessionFatalError } from "./errors.ts";
+ * import { SessionFatalError } from "@contenox/modeldconn";
  * const err = new SessionFatalError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "session_fatal" && err.code === "session_fatal");
  * ```
@@ -515,7 +515,7 @@ export class SessionFatalError extends DaemonError {
  *
  * @example
  * ```ts
- * import { ModelBusyError } from "./errors.ts";
+ * import { ModelBusyError } from "@contenox/modeldconn";
  * const err = new ModelBusyError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "model_busy" && err.code === "model_busy");
  * ```
@@ -527,7 +527,13 @@ export class ModelBusyError extends DaemonError {
    * @param init Where the error came from.
    */
   constructor(init: DaemonErrorInit) {
-    super("model_busy", init, "close the open session or wait for it to finish", true);
+    super(
+      "model_busy",
+      init,
+      "close the open session or wait for it to finish; a model loaded with loadModel() " +
+        "stays until unloadModel()",
+      true,
+    );
   }
 }
 /**
@@ -535,7 +541,7 @@ export class ModelBusyError extends DaemonError {
  *
  * @example
  * ```ts
- * import { ModelNotActiveError } from "./errors.ts";
+ * import { ModelNotActiveError } from "@contenox/modeldconn";
  * const err = new ModelNotActiveError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "model_not_active" && err.code === "model_not_active");
  * ```
@@ -555,7 +561,7 @@ export class ModelNotActiveError extends DaemonError {
  *
  * @example
  * ```ts
- * import { ModelSwitchRequiredError } from "./errors.ts";
+ * import { ModelSwitchRequiredError } from "@contenox/modeldconn";
  * const err = new ModelSwitchRequiredError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "model_switch_required" && err.code === "model_switch_required");
  * ```
@@ -575,7 +581,7 @@ export class ModelSwitchRequiredError extends DaemonError {
  *
  * @example
  * ```ts
- * import { DeviceBusyError } from "./errors.ts";
+ * import { DeviceBusyError } from "@contenox/modeldconn";
  * const err = new DeviceBusyError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "device_busy" && err.code === "device_busy");
  * ```
@@ -595,7 +601,7 @@ export class DeviceBusyError extends DaemonError {
  *
  * @example
  * ```ts
- * import { ModelLoadFailedError } from "./errors.ts";
+ * import { ModelLoadFailedError } from "@contenox/modeldconn";
  * const err = new ModelLoadFailedError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "model_load_failed" && err.code === "model_load_failed");
  * ```
@@ -615,7 +621,7 @@ export class ModelLoadFailedError extends DaemonError {
  *
  * @example
  * ```ts
- * import { InsufficientMemoryError } from "./errors.ts";
+ * import { InsufficientMemoryError } from "@contenox/modeldconn";
  * const err = new InsufficientMemoryError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "insufficient_memory" && err.code === "insufficient_memory");
  * ```
@@ -635,7 +641,7 @@ export class InsufficientMemoryError extends DaemonError {
  *
  * @example
  * ```ts
- * import { SlotGenerationStaleError } from "./errors.ts";
+ * import { SlotGenerationStaleError } from "@contenox/modeldconn";
  * const err = new SlotGenerationStaleError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "slot_generation_stale" && err.code === "slot_generation_stale");
  * ```
@@ -655,7 +661,7 @@ export class SlotGenerationStaleError extends DaemonError {
  *
  * @example
  * ```ts
- * import { BackendMismatchError } from "./errors.ts";
+ * import { BackendMismatchError } from "@contenox/modeldconn";
  * const err = new BackendMismatchError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "backend_mismatch" && err.code === "backend_mismatch");
  * ```
@@ -675,7 +681,7 @@ export class BackendMismatchError extends DaemonError {
  *
  * @example
  * ```ts
- * import { UnsupportedFeatureError } from "./errors.ts";
+ * import { UnsupportedFeatureError } from "@contenox/modeldconn";
  * const err = new UnsupportedFeatureError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "unsupported_feature" && err.code === "unsupported_feature");
  * ```
@@ -695,7 +701,7 @@ export class UnsupportedFeatureError extends DaemonError {
  *
  * @example
  * ```ts
- * import { ManifestMismatchError } from "./errors.ts";
+ * import { ManifestMismatchError } from "@contenox/modeldconn";
  * const err = new ManifestMismatchError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "manifest_mismatch" && err.code === "manifest_mismatch");
  * ```
@@ -715,7 +721,7 @@ export class ManifestMismatchError extends DaemonError {
  *
  * @example
  * ```ts
- * import { ModelNotFoundError } from "./errors.ts";
+ * import { ModelNotFoundError } from "@contenox/modeldconn";
  * const err = new ModelNotFoundError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "model_not_found" && err.code === "model_not_found");
  * ```
@@ -727,7 +733,13 @@ export class ModelNotFoundError extends DaemonError {
    * @param init Where the error came from.
    */
   constructor(init: DaemonErrorInit) {
-    super("model_not_found", init, "push it with pushModel or pass a path");
+    super(
+      "model_not_found",
+      init,
+      init.rpc === "RemoveModel"
+        ? "nothing to remove; listModels() shows what is stored"
+        : "push it with pushModel or pass a path",
+    );
   }
 }
 /**
@@ -735,7 +747,7 @@ export class ModelNotFoundError extends DaemonError {
  *
  * @example
  * ```ts
- * import { DigestMismatchError } from "./errors.ts";
+ * import { DigestMismatchError } from "@contenox/modeldconn";
  * const err = new DigestMismatchError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "digest_mismatch" && err.code === "digest_mismatch");
  * ```
@@ -755,7 +767,7 @@ export class DigestMismatchError extends DaemonError {
  *
  * @example
  * ```ts
- * import { UnsupportedModelTypeError } from "./errors.ts";
+ * import { UnsupportedModelTypeError } from "@contenox/modeldconn";
  * const err = new UnsupportedModelTypeError({ grpcCode: 9, detail: "…", rpc: "OpenSession" });
  * console.assert(err.token === "unsupported_model_type" && err.code === "unsupported_model_type");
  * ```
@@ -789,7 +801,7 @@ export interface ContextOverflowCounts {
  *
  * @example
  * ```ts
- * import { ContextOverflowError } from "./errors.ts";
+ * import { ContextOverflowError } from "@contenox/modeldconn";
  * const err = new ContextOverflowError({ grpcCode: 8, detail: "exceeded" }, {
  *   stage: "prefix", residentTokens: 2, additionalTokens: 5, numCtx: 4,
  * });
@@ -851,7 +863,7 @@ const tokenClasses: Record<
  *
  * @example
  * ```ts
- * import { DAEMON_ERROR_TOKENS } from "./errors.ts";
+ * import { DAEMON_ERROR_TOKENS } from "@contenox/modeldconn";
  * console.assert(DAEMON_ERROR_TOKENS.length === 20 && DAEMON_ERROR_TOKENS[2] === "stale_fence");
  * ```
  */
@@ -886,7 +898,7 @@ export const DAEMON_ERROR_TOKENS: readonly DaemonErrorToken[] = [
  *
  * @example
  * ```ts
- * import { isDaemonErrorToken } from "./errors.ts";
+ * import { isDaemonErrorToken } from "@contenox/modeldconn";
  * console.assert(isDaemonErrorToken("model_busy") && !isDaemonErrorToken("internal"));
  * ```
  */
@@ -904,7 +916,7 @@ export function isDaemonErrorToken(token: string): token is DaemonErrorToken {
  *
  * @example
  * ```ts
- * import { daemonErrorFor, ModelBusyError } from "./errors.ts";
+ * import { daemonErrorFor, ModelBusyError } from "@contenox/modeldconn";
  * const err = daemonErrorFor("model_busy", { grpcCode: 9, detail: "slot is busy" });
  * console.assert(err instanceof ModelBusyError);
  * ```
@@ -926,7 +938,7 @@ export function daemonErrorFor(
  *
  * @example
  * ```ts
- * import { ConnectionError } from "./errors.ts";
+ * import { ConnectionError } from "@contenox/modeldconn";
  * console.assert(new ConnectionError("127.0.0.1:1", "refused").retryable);
  * ```
  */
@@ -954,7 +966,7 @@ export class ConnectionError extends ModeldError {
  *
  * @example
  * ```ts
- * import { TimeoutError } from "./errors.ts";
+ * import { TimeoutError } from "@contenox/modeldconn";
  * console.assert(new TimeoutError("Decode").code === "timeout");
  * ```
  */
@@ -975,7 +987,7 @@ export class TimeoutError extends ModeldError {
  *
  * @example
  * ```ts
- * import { AbortedError } from "./errors.ts";
+ * import { AbortedError } from "@contenox/modeldconn";
  * console.assert(new AbortedError("OpenSession").code === "aborted");
  * ```
  */
@@ -996,7 +1008,7 @@ export class AbortedError extends ModeldError {
  *
  * @example
  * ```ts
- * import { RPC_SINCE } from "./errors.ts";
+ * import { RPC_SINCE } from "@contenox/modeldconn";
  * console.assert(RPC_SINCE["PushModel"] === "v0.34.0");
  * ```
  */
@@ -1019,7 +1031,7 @@ export const RPC_SINCE: Readonly<Record<string, string>> = {
  *
  * @example
  * ```ts
- * import { DaemonTooOldError } from "./errors.ts";
+ * import { DaemonTooOldError } from "@contenox/modeldconn";
  * const err = new DaemonTooOldError("Status");
  * console.assert(err.requiredVersion === "v0.32.4");
  * ```
@@ -1052,7 +1064,7 @@ export class DaemonTooOldError extends ModeldError {
  *
  * @example
  * ```ts
- * import { InvalidArgumentError } from "./errors.ts";
+ * import { InvalidArgumentError } from "@contenox/modeldconn";
  * console.assert(new InvalidArgumentError("Cannot push: name is empty").code === "invalid_argument");
  * ```
  */
@@ -1074,7 +1086,7 @@ export class InvalidArgumentError extends ModeldError {
  *
  * @example
  * ```ts
- * import { DaemonInternalError } from "./errors.ts";
+ * import { DaemonInternalError } from "@contenox/modeldconn";
  * const err = new DaemonInternalError("OpenSession", 13, "internal: no backend");
  * console.assert(err.grpcCode === 13);
  * ```
@@ -1099,5 +1111,76 @@ export class DaemonInternalError extends ModeldError {
     this.grpcCode = grpcCode;
     this.detail = detail;
     if (rpc) this.rpc = rpc;
+  }
+}
+
+/**
+ * No model was named and the daemon's store does not hold exactly one to use
+ * instead (see `defaultModel`).
+ *
+ * @example
+ * ```ts
+ * import { NoDefaultModelError } from "@contenox/modeldconn";
+ * const err = new NoDefaultModelError(["alpha", "beta"]);
+ * console.assert(err.stored.length === 2 && err.code === "invalid_argument");
+ * ```
+ */
+export class NoDefaultModelError extends InvalidArgumentError {
+  /** The names in the store (empty when it is empty or the daemon has none). */
+  readonly stored: readonly string[];
+
+  /**
+   * Creates the error.
+   *
+   * @param stored The names in the store.
+   * @param options The cause (a {@linkcode DaemonTooOldError} when the daemon has no store).
+   */
+  constructor(stored: readonly string[], options: ModeldErrorOptions = {}) {
+    const need = "name a model (a name in the daemon's store, or a ModelRef with a path)";
+    super(
+      options.cause instanceof DaemonTooOldError
+        ? `Cannot choose a model: this modeld has no model store (before v0.34.0); ${need}`
+        : stored.length === 0
+        ? `Cannot choose a model: the daemon's store is empty; ${need}, or push one first`
+        : `Cannot choose a model: the store has ${stored.length} (${stored.join(", ")}); ${need}`,
+      options,
+    );
+    this.stored = stored;
+  }
+}
+
+/**
+ * `waitForDaemon` gave up: the daemon was not running and ready in time.
+ *
+ * @example
+ * ```ts
+ * import { DaemonWaitTimeoutError } from "@contenox/modeldconn";
+ * const err = new DaemonWaitTimeoutError(5000, "not_running", "/tmp/root");
+ * console.assert(err.code === "timeout" && err.lastState === "not_running");
+ * ```
+ */
+export class DaemonWaitTimeoutError extends TimeoutError {
+  /** The probe state seen last (`not_running`, `stale`, `unreachable`, …). */
+  readonly lastState: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param timeoutMs How long it waited.
+   * @param lastState The probe state seen last.
+   * @param dataRoot The data root it watched.
+   * @param options The cause (the last probe's error).
+   */
+  constructor(
+    timeoutMs: number,
+    lastState: string,
+    dataRoot: string,
+    options: ModeldErrorOptions = {},
+  ) {
+    super("waitForDaemon", options);
+    this.message = `modeld was not ready after ${timeoutMs} ms (last state: ${lastState}); ` +
+      `start it on ${dataRoot} (\`modeld serve --data-root ${dataRoot}\`, or ` +
+      `\`deno task serve --data-root ${dataRoot}\`), or pass a longer timeoutMs`;
+    this.lastState = lastState;
   }
 }

@@ -344,7 +344,7 @@ export interface ReadLeaseOptions {
  *
  * @example
  * ```ts
- * import { readLease } from "./lease.ts";
+ * import { readLease } from "@contenox/modeldconn";
  * const rec = await readLease(await Deno.makeTempDir());
  * console.log(rec ? `instance ${rec.instanceId}` : "no lease");
  * ```

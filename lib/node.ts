@@ -15,11 +15,10 @@
  * @module
  */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import type {
   ActiveModel,
-  AdapterSpecSchema,
-  ConfigSchema,
+  AdapterSpec,
+  Config,
   DaemonStatus,
   HealthResponse,
   ModelInfo,
@@ -32,11 +31,12 @@ import { InvalidArgumentError, ModelNotActiveError, ModelSwitchRequiredError } f
 import { pushFrames, type PushProgress, type PushSource, sha256Hex, statPushFile } from "./push.ts";
 import { Session } from "./session.ts";
 import type { Connection } from "./transport.ts";
+import type { WireInit } from "./wire_init.ts";
 
 /** Model load configuration (`NumCtx`, `NumBatch`, …); unset fields take daemon defaults. */
-export type ModelConfig = MessageInitShape<typeof ConfigSchema>;
+export type ModelConfig = WireInit<Config>;
 /** A LoRA adapter; part of the model identity, in order (daemons v0.32.8+). */
-export type AdapterSpecInit = MessageInitShape<typeof AdapterSpecSchema>;
+export type AdapterSpecInit = WireInit<AdapterSpec>;
 
 /**
  * Which model to use. On v0.34.0+ daemons `path` may be left out when the
@@ -44,7 +44,7 @@ export type AdapterSpecInit = MessageInitShape<typeof AdapterSpecSchema>;
  *
  * @example
  * ```ts
- * import type { ModelRef } from "./node.ts";
+ * import type { ModelRef } from "@contenox/modeldconn";
  * const ref: ModelRef = { name: "qwen3-4b", type: "llama", path: "/models/qwen3-4b.gguf" };
  * ```
  */
@@ -111,6 +111,8 @@ export abstract class ModeldNode {
    * Returns the connection to use for the next call.
    *
    * @param options The call's signal and timeout (for a health probe on dial).
+   *
+   * @ignore The library's own plumbing.
    */
   protected abstract connection(options: CallOptions): Promise<Connection>;
 

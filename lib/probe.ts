@@ -5,7 +5,7 @@
  *
  * @example
  * ```ts ignore
- * import { probe } from "./probe.ts";
+ * import { probe } from "@contenox/modeldconn";
  *
  * const p = await probe({ timeoutMs: 2000 });
  * if (p.state !== "running") console.error(p.error?.message);

@@ -9,7 +9,7 @@
  * ```ts
  * import { Code, ConnectError } from "@connectrpc/connect";
  * import { fromRpcError } from "./rpc_errors.ts";
- * import { ModelBusyError } from "./errors.ts";
+ * import { ModelBusyError } from "@contenox/modeldconn";
  *
  * const err = fromRpcError(
  *   new ConnectError("model_busy: modeld active model slot is busy", Code.FailedPrecondition),
@@ -153,7 +153,7 @@ export function fromRpcError(err: unknown, ctx: RpcErrorContext): ModeldError {
  * import { create } from "@bufbuild/protobuf";
  * import { DecodeChunkSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
  * import { fromStreamErrorChunk } from "./rpc_errors.ts";
- * import { ContextOverflowError } from "./errors.ts";
+ * import { ContextOverflowError } from "@contenox/modeldconn";
  *
  * const err = fromStreamErrorChunk(create(DecodeChunkSchema, {
  *   error: "exceeded the session context window during decode",

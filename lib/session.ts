@@ -18,15 +18,13 @@
  * @module
  */
 
-import type { MessageInitShape } from "@bufbuild/protobuf";
 import type {
   ContextReport,
-  DecodeConfigSchema,
-  PrefixInputSchema,
+  DecodeConfig,
+  PrefixInput,
   PrefixStatus,
   SessionSnapshot,
-  SessionSnapshotSchema,
-  SuffixInputSchema,
+  SuffixInput,
   SuffixStatus,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { DecodeStream } from "./decode_stream.ts";
@@ -40,15 +38,16 @@ import {
 } from "./errors.ts";
 import { type CallOptions, unary } from "./call.ts";
 import type { Connection } from "./transport.ts";
+import type { WireInit } from "./wire_init.ts";
 
 /** The stable prefix: text, manifest and tool definitions (see `buildContext`). */
-export type PrefixInputInit = MessageInitShape<typeof PrefixInputSchema>;
+export type PrefixInputInit = WireInit<PrefixInput>;
 /** The volatile suffix: text and the same manifest as the prefix. */
-export type SuffixInputInit = MessageInitShape<typeof SuffixInputSchema>;
+export type SuffixInputInit = WireInit<SuffixInput>;
 /** Sampling knobs for {@linkcode Session.decode}; unset fields take the daemon's defaults. */
-export type DecodeConfigInit = MessageInitShape<typeof DecodeConfigSchema>;
+export type DecodeConfigInit = WireInit<DecodeConfig>;
 /** A snapshot to hand back to {@linkcode Session.restore}. */
-export type SnapshotInput = MessageInitShape<typeof SessionSnapshotSchema>;
+export type SnapshotInput = WireInit<SessionSnapshot>;
 
 /**
  * A session handle on one daemon instance.

@@ -141,6 +141,17 @@ Deno.test("bad arguments exit 2 with a message saying what to pass", async () =>
       [["models", "shuffle"], /Unknown subcommand models shuffle/],
       [["describe"], /Cannot choose a model: pass --model NAME/],
       [["--timeout", "0", "status"], /Invalid --timeout "0"/],
+      // A negative value after a space is a value, not a flag: say what is wrong with it.
+      [
+        ["generate", "--max-tokens", "-5", "hi"],
+        /Invalid --max-tokens "-5": pass an integer from 1/,
+      ],
+      [
+        ["generate", "--temperature", "-1", "hi"],
+        /Invalid --temperature "-1": pass a number of at least 0/,
+      ],
+      [["chat", "--top-k", "-2"], /Invalid --top-k "-2": pass an integer from 0/],
+      [["unload", "--generation", "-1"], /Invalid --generation "-1"/],
       [[], /No command given/],
     ];
     for (const [args, message] of cases) {
@@ -474,6 +485,36 @@ Deno.test("embed prints the vector as JSON", async () => {
   assert.deepEqual(json, { model: "emb", dimensions: 3, vector: [2, 0.5, -1] });
 });
 
+Deno.test("load and unload: an explicitly loaded model makes embed busy; the hint names unload, which frees it", async () => {
+  await using daemon = await startTestDaemon({
+    embedding: (text) => [text.length],
+    models: { emb: "GGUF" },
+  });
+  const root = daemon.dataRoot;
+  const loaded = await run(["load", "--model", "emb"], { root });
+  assert.equal(loaded.code, 0, loaded.stderr);
+  assert.match(loaded.stdout, /^loaded emb \(generation \d+\)/);
+  assert.match(loaded.stderr, /until `modeldconn unload`/);
+
+  const busy = await run(["embed", "--model", "emb", "hi"], { root });
+  assert.equal(busy.code, 6, busy.stderr);
+  assert.match(busy.stderr, /model_busy/);
+  assert.match(busy.stderr, /hint: .*`modeldconn load`.*`modeldconn unload`/);
+
+  const unloaded = await run(["unload"], { root });
+  assert.equal(unloaded.code, 0, unloaded.stderr);
+  assert.match(unloaded.stdout, /^unloaded/);
+  const ok = await run(["embed", "--model", "emb", "hi"], { root });
+  assert.equal(ok.code, 0, ok.stderr);
+
+  const json = JSON.parse((await run(["load", "--json"], { root })).stdout);
+  assert.equal(json.modelName, "emb"); // the only stored model, as generate and chat choose it
+  const stale = await run(["unload", "--generation", "1"], { root });
+  assert.equal(stale.code, 6, stale.stderr);
+  assert.match(stale.stderr, /slot_generation_stale/);
+  assert.equal((await run(["unload", "--generation", String(json.generation)], { root })).code, 0);
+});
+
 Deno.test("models push shows progress lines, then ls, df and rm see the model", async () => {
   await using daemon = await startTestDaemon();
   const dir = await Deno.makeTempDir();
@@ -523,6 +564,9 @@ Deno.test("models push shows progress lines, then ls, df and rm see the model", 
     const gone = await run(["models", "rm", "tiny"], { root });
     assert.equal(gone.code, 6, gone.stderr);
     assert.match(gone.stderr, /model_not_found/);
+    // Advice for removal, not for loading: nothing to push or --path.
+    assert.match(gone.stderr, /hint: .*nothing to remove.*`modeldconn models ls`/);
+    assert.doesNotMatch(gone.stderr, /push it|--path/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

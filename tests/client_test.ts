@@ -16,6 +16,7 @@ import {
   InvalidArgumentError,
   ModelBusyError,
   ModeldClient,
+  ModelLoadFailedError,
   ModelNotFoundError,
   probe,
   serveableBackend,
@@ -27,8 +28,9 @@ import {
 } from "../mod.ts";
 import { startTestDaemon } from "../testing.ts";
 import { dial } from "../lib/transport.ts";
+import { modelFile } from "../lib/testing/_test_support.ts";
 
-const model = { name: "m", type: "llama", path: "/models/m.gguf" };
+const model = { name: "m", type: "llama", path: await modelFile() };
 
 Deno.test("[test daemon v0.36.0] round trip: cold then warm prefix, suffix, decode, explain, close", async () => {
   await using daemon = await startTestDaemon();
@@ -317,4 +319,59 @@ Deno.test("module-level checks follow setDataRoot: available, backend, serveable
     setDataRoot("");
     await Deno.remove(dataRoot, { recursive: true });
   }
+});
+
+Deno.test("[test daemon v0.36.0] a model path that does not exist is model_load_failed, as on the real daemon", async () => {
+  await using daemon = await startTestDaemon();
+  await using client = new ModeldClient({ dataRoot: daemon.dataRoot });
+  const missing = `${daemon.dataRoot}/no-such-model.gguf`;
+  const err = await client.openSession({ name: "m", path: missing }).catch((e) => e);
+  assert.ok(err instanceof ModelLoadFailedError, String(err));
+  assert.match(err.message, /no-such-model\.gguf/);
+  assert.equal((await client.status()).state, "Failed");
+  // A file that exists loads.
+  await Deno.writeTextFile(missing, "GGUF");
+  await using session = await client.openSession({ name: "m", path: missing });
+  assert.ok(session.handle);
+});
+
+Deno.test("[test daemon v0.32.3] a model path that does not exist fails to load there too", async () => {
+  await using daemon = await startTestDaemon({ version: "v0.32.3" });
+  await using client = new ModeldClient({ dataRoot: daemon.dataRoot });
+  await assert.rejects(
+    () => client.openSession({ name: "m", path: `${daemon.dataRoot}/none.gguf` }),
+    (e: Error) => /none\.gguf/.test(e.message),
+  );
+});
+
+Deno.test("on Deno 2.9.4-2.9.6 the client warns once at its first connection, and works", async () => {
+  await using daemon = await startTestDaemon();
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      `--allow-read=${daemon.dataRoot}`,
+      "--allow-net=127.0.0.1",
+      new URL("./deno_version_child.ts", import.meta.url).pathname,
+      daemon.dataRoot,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const stdout = new TextDecoder().decode(out.stdout);
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.equal(out.code, 0, stderr);
+  assert.equal(stdout, "ok\n");
+  const warnings = stderr.split("\n").filter((l) => l.includes("denoland/deno#36788"));
+  assert.equal(warnings.length, 1, stderr);
+  assert.match(warnings[0], /Deno 2\.9\.5 can crash when modeld restarts.*use Deno 2\.9\.3/);
+});
+
+Deno.test("[test daemon v0.36.0] Describe and Embed of a missing model path fail too", async () => {
+  await using daemon = await startTestDaemon({ embedding: () => [1] });
+  await using client = new ModeldClient({ dataRoot: daemon.dataRoot });
+  const missing = { name: "m", path: `${daemon.dataRoot}/gone.gguf` };
+  await assert.rejects(() => client.describe(missing), /gone\.gguf/);
+  await assert.rejects(() => client.embed(missing, "hi"), /gone\.gguf/);
 });

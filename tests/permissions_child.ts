@@ -2,10 +2,10 @@
 // permissions it was started with. Prints "ok <text>" or "<ErrorClass> <message>".
 import { ModeldClient, PermissionNeededError } from "../mod.ts";
 
-const dataRoot = Deno.args[0];
+const dataRoot = Deno.args[0] || undefined; // "" = the default data root
 try {
   await using client = new ModeldClient({ dataRoot });
-  await using session = await client.openSession({ name: "m", type: "llama", path: "/m.gguf" }, {
+  await using session = await client.openSession({ name: "m", type: "llama" }, {
     config: { numCtx: 256 },
   });
   await session.ensurePrefix({ text: "You are terse." });
@@ -14,5 +14,8 @@ try {
   console.log(`ok ${text}`);
 } catch (err) {
   console.log(`${(err as Error).name} ${(err as Error).message}`);
+  for (let cause = (err as Error).cause; cause instanceof Error; cause = cause.cause) {
+    console.log(`cause: ${cause.name} ${cause.message}`);
+  }
   Deno.exit(err instanceof PermissionNeededError ? 3 : 1);
 }

@@ -28,7 +28,7 @@ async function runChild(args: string[], dataRoot: string) {
 }
 
 Deno.test("the client runs with only --allow-read=<data root> --allow-net=127.0.0.1", async () => {
-  await using daemon = await startTestDaemon({ reply: "granted enough" });
+  await using daemon = await startTestDaemon({ reply: "granted enough", models: { m: "GGUF" } });
   const res = await runChild(
     [`--allow-read=${daemon.dataRoot}`, "--allow-net=127.0.0.1"],
     daemon.dataRoot,
@@ -38,14 +38,14 @@ Deno.test("the client runs with only --allow-read=<data root> --allow-net=127.0.
 });
 
 Deno.test("without --allow-net the error names the flag to add", async () => {
-  await using daemon = await startTestDaemon();
+  await using daemon = await startTestDaemon({ models: { m: "GGUF" } });
   const res = await runChild([`--allow-read=${daemon.dataRoot}`], daemon.dataRoot);
   assert.equal(res.code, 3, res.stdout + res.stderr);
   assert.match(res.stdout, /PermissionNeededError .*--allow-net=127\.0\.0\.1/);
 });
 
 Deno.test("without --allow-read on the data root the error names the flag to add", async () => {
-  await using daemon = await startTestDaemon();
+  await using daemon = await startTestDaemon({ models: { m: "GGUF" } });
   const res = await runChild(["--allow-net=127.0.0.1"], daemon.dataRoot);
   assert.equal(res.code, 3, res.stdout + res.stderr);
   assert.match(res.stdout, new RegExp(`PermissionNeededError .*--allow-read=${daemon.dataRoot}`));
@@ -54,9 +54,20 @@ Deno.test("without --allow-read on the data root the error names the flag to add
 Deno.test("the deno.json permission set `client` (-P=client) is all the client needs", async () => {
   // The set grants read on .cache/tmp (where the test and demo data roots live) and net on
   // 127.0.0.1; a user's own set names their data root literally (see the README).
-  await using daemon = await startTestDaemon({ reply: "named set" });
+  await using daemon = await startTestDaemon({ reply: "named set", models: { m: "GGUF" } });
   assert.ok(daemon.dataRoot.startsWith(`${repoRoot}.cache/tmp/`), daemon.dataRoot);
   const res = await runChild(["-P=client"], daemon.dataRoot);
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^ok named set$/m);
+});
+
+Deno.test("without dataRoot and --allow-env the error says both fixes and never suggests a relative read", async () => {
+  await using daemon = await startTestDaemon({ models: { m: "GGUF" } });
+  const res = await runChild([`--allow-read=${daemon.dataRoot}`, "--allow-net=127.0.0.1"], "");
+  assert.equal(res.code, 3, res.stdout + res.stderr);
+  assert.match(
+    res.stdout,
+    /^PermissionNeededError .*--allow-env=CONTENOX_DATA_ROOT,HOME.*pass dataRoot/m,
+  );
+  assert.doesNotMatch(res.stdout, /--allow-read=\.contenox/);
 });

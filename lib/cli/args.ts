@@ -106,6 +106,8 @@ export const COMMAND_FLAGS: Readonly<Record<string, Readonly<Record<string, Flag
   generate: { ...MODEL_FLAGS, ...DECODE_FLAGS },
   chat: { ...MODEL_FLAGS, ...DECODE_FLAGS, stats: { type: "boolean" } },
   embed: MODEL_FLAGS,
+  load: MODEL_FLAGS,
+  unload: { generation: { type: "string" } },
   models: { name: { type: "string" }, type: { type: "string" }, format: { type: "string" } },
   serve: { threads: { type: "string" }, "idle-ttl": { type: "string" }, ttl: { type: "string" } },
   help: {},
@@ -344,7 +346,12 @@ export function parseCli(args: string[]): ParsedCli {
   const options = { ...GLOBAL_FLAGS, ...(command ? COMMAND_FLAGS[command] : {}) };
   let parsed;
   try {
-    parsed = parseArgs({ args: rest, options, strict: true, allowPositionals: true });
+    parsed = parseArgs({
+      args: joinNegativeValues(rest, options),
+      options,
+      strict: true,
+      allowPositionals: true,
+    });
   } catch (err) {
     throw new UsageError(
       `${usageMessage(err)} (see \`modeldconn ${command ?? ""}${command ? " " : ""}--help\`)`,
@@ -365,6 +372,43 @@ export function parseCli(args: string[]): ParsedCli {
   const timeout = flags.int("timeout", { min: 1 });
   if (timeout !== undefined) global.timeoutMs = timeout;
   return { command, global, flags, positionals: parsed.positionals };
+}
+
+/**
+ * `--flag -5` → `--flag=-5` for string flags: parseArgs refuses a value that
+ * starts with "-" as "ambiguous", so a negative number would never reach the
+ * range check that says what is wrong with it.
+ *
+ * @param args The arguments.
+ * @param options The flags in force.
+ * @returns The arguments with negative numbers joined to their flag.
+ *
+ * @example
+ * ```ts ignore
+ * joinNegativeValues(["--max-tokens", "-5"], COMMAND_FLAGS.generate); // ["--max-tokens=-5"]
+ * ```
+ */
+function joinNegativeValues(args: string[], options: Record<string, FlagSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === "--") {
+      out.push(...args.slice(i));
+      break;
+    }
+    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
+    const next = args[i + 1];
+    if (
+      name !== undefined && options[name]?.type === "string" && next !== undefined &&
+      /^-(\d|\.\d)/.test(next)
+    ) {
+      out.push(`${arg}=${next}`);
+      i++;
+    } else {
+      out.push(arg);
+    }
+  }
+  return out;
 }
 
 function usageMessage(err: unknown): string {

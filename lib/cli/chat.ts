@@ -16,13 +16,12 @@
  * @module
  */
 
-import { buildContext, type ChatMessage } from "../context.ts";
+import { Chat } from "../chat.ts";
 import { AbortedError } from "../errors.ts";
-import type { Session } from "../session.ts";
 import { UsageError } from "./args.ts";
 import { chooseModel, type CommandContext, decodeConfig } from "./command.ts";
 import { ExitCode } from "./exit_codes.ts";
-import { closeQuietly, DeltaPrinter } from "./generate.ts";
+import { DeltaPrinter } from "./generate.ts";
 import { readLines } from "./io.ts";
 
 /**
@@ -78,82 +77,72 @@ export async function chat(ctx: CommandContext): Promise<number> {
 
   await using client = ctx.client();
   const model = await chooseModel(ctx, client, true);
-  const session = await client.openSession(model.ref, { ...ctx.call(), config: model.config });
-  const history: ChatMessage[] = system ? [{ role: "system", content: system }] : [];
-  try {
-    if (interactive) {
-      out.note(out.dim(
-        `chat with ${model.ref.name}: one line per turn; /exit or Ctrl-D ends, Ctrl-C stops a reply`,
-      ));
-      out.write("> ");
-    }
-    let turn = 0;
-    for await (const line of readLines(ctx.io.stdin.readable, ctx.interrupts.signal)) {
-      const text = line.trim();
-      if (text === "/exit" || text === "/quit") break;
-      if (text !== "") {
-        turn++;
-        await runTurn(ctx, session, history, line, turn, {
-          config,
-          showThinking,
-          showStats,
-        });
-      }
-      if (interactive) out.write("> ");
-    }
-    if (ctx.interrupts.interrupted) {
-      if (interactive) out.line();
-      return ExitCode.Interrupted;
-    }
-    if (interactive) out.line();
-    return ExitCode.Ok;
-  } finally {
-    await closeQuietly(session);
+  await using conversation = new Chat({
+    client,
+    model: model.ref,
+    config: model.config,
+    system,
+    ...config,
+  });
+  await conversation.open(ctx.call());
+  if (interactive) {
+    out.note(out.dim(
+      `chat with ${model.ref.name}: one line per turn; /exit or Ctrl-D ends, Ctrl-C stops a reply`,
+    ));
+    out.write("> ");
   }
+  let turn = 0;
+  for await (const line of readLines(ctx.io.stdin.readable, ctx.interrupts.signal)) {
+    const text = line.trim();
+    if (text === "/exit" || text === "/quit") break;
+    if (text !== "") {
+      turn++;
+      await runTurn(ctx, conversation, line, turn, { showThinking, showStats });
+    }
+    if (interactive) out.write("> ");
+  }
+  if (ctx.interrupts.interrupted) {
+    if (interactive) out.line();
+    return ExitCode.Interrupted;
+  }
+  if (interactive) out.line();
+  return ExitCode.Ok;
 }
 
 async function runTurn(
   ctx: CommandContext,
-  session: Session,
-  history: ChatMessage[],
+  conversation: Chat,
   userText: string,
   turn: number,
-  options: {
-    config: ReturnType<typeof decodeConfig>;
-    showThinking: boolean;
-    showStats: boolean;
-  },
+  options: { showThinking: boolean; showStats: boolean },
 ): Promise<void> {
   const out = ctx.out;
   const stop = new AbortController();
   using _ = ctx.interrupts.intercept(() => stop.abort());
-  const call = ctx.call(stop.signal);
-  history.push({ role: "user", content: userText });
   const printer = new DeltaPrinter(out, {
     thinking: options.showThinking,
     mode: out.isJson ? "silent" : "human",
   });
-  let stats: TurnStats | undefined;
+  // One turn on the chat's warm session; the chat keeps the reply only if it is complete.
+  const stream = conversation.stream(userText, ctx.call(stop.signal));
   try {
-    const built = await buildContext(history);
-    const prefix = await session.ensurePrefix(built.prefix, call);
-    const suffix = await session.prefillSuffix(built.suffix, call);
-    stats = {
-      reusedTokens: prefix.reusedTokens,
-      prefilledTokens: prefix.prefilledTokens + suffix.suffixTokens,
-      prefixPrefilledTokens: prefix.prefilledTokens,
-      suffixTokens: suffix.suffixTokens,
-      residentTokens: suffix.residentTokens,
-    };
-    for await (const delta of session.decode(options.config, call)) printer.print(delta);
+    for await (const delta of stream) printer.print(delta);
   } catch (err) {
     // Ctrl-C before the decode started: drop the turn, back to the prompt.
     if (!(stop.signal.aborted && err instanceof AbortedError)) throw err;
   }
   printer.end();
   const stopped = stop.signal.aborted;
-  if (printer.text !== "") history.push({ role: "assistant", content: printer.text });
-  else history.pop(); // no reply: forget the question too, keep turns alternating
+  const usage = stream.usage;
+  const stats: TurnStats | undefined = usage.promptTokens > 0
+    ? {
+      reusedTokens: usage.reusedTokens,
+      prefilledTokens: usage.prefilledTokens,
+      prefixPrefilledTokens: usage.prefixPrefilledTokens,
+      suffixTokens: usage.suffixTokens,
+      residentTokens: usage.promptTokens,
+    }
+    : undefined;
   if (out.isJson) {
     out.json({
       turn,
@@ -162,11 +151,12 @@ async function runTurn(
       thinking: printer.thinking,
       toolCalls: printer.toolCalls,
       interrupted: stopped,
+      stopReason: usage.stopReason,
       ...(stats ?? {}),
     });
     return;
   }
-  if (stopped) out.note(out.dim("(reply stopped)"));
+  if (stopped) out.note(out.dim("(reply stopped; not kept in the conversation)"));
   if (options.showStats && stats) {
     out.note(out.dim(
       `[turn ${turn}: reused ${stats.reusedTokens} tokens, prefilled ${stats.prefilledTokens} ` +

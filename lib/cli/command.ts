@@ -20,7 +20,8 @@
 import { basename, extname } from "node:path";
 import { ModeldClient } from "../client.ts";
 import type { CallOptions } from "../call.ts";
-import { DaemonTooOldError } from "../errors.ts";
+import { DaemonTooOldError, NoDefaultModelError } from "../errors.ts";
+import { defaultModel } from "../model.ts";
 import type { ModelConfig, ModelRef } from "../node.ts";
 import { type Flags, type GlobalOptions, UsageError } from "./args.ts";
 import type { CliIo } from "./io.ts";
@@ -209,34 +210,34 @@ export async function chooseModel(
 
   const need = "pass --model NAME (a model in the daemon's store) or --path FILE";
   if (!storeDefault) throw new UsageError(`Cannot choose a model: ${need}`);
-  let models;
+  // The library's rule (the only model in the store), with the CLI's advice.
   try {
-    models = await client.listModels(ctx.call());
+    const stored = await defaultModel(client, ctx.call());
+    chosen.ref.name = stored.name;
+    if (stored.type) chosen.ref.type ??= stored.type;
+    return chosen;
   } catch (err) {
-    if (err instanceof DaemonTooOldError) {
+    if (!(err instanceof NoDefaultModelError)) throw err;
+    if (err.cause instanceof DaemonTooOldError) {
       throw new UsageError(
         `Cannot choose a model: this modeld has no model store (before v0.34.0); ${need}`,
         { cause: err },
       );
     }
-    throw err;
-  }
-  if (models.length === 1) {
-    chosen.ref.name = models[0].name;
-    chosen.ref.type ??= models[0].type;
-    return chosen;
-  }
-  if (models.length === 0) {
+    if (err.stored.length === 0) {
+      throw new UsageError(
+        `Cannot choose a model: the daemon's store is empty; ${need}, ` +
+          "or push one with `modeldconn models push FILE --name NAME`",
+        { cause: err },
+      );
+    }
     throw new UsageError(
-      `Cannot choose a model: the daemon's store is empty; ${need}, ` +
-        "or push one with `modeldconn models push FILE --name NAME`",
+      `Cannot choose a model: the store has ${err.stored.length} (${
+        err.stored.join(", ")
+      }); pass --model NAME`,
+      { cause: err },
     );
   }
-  throw new UsageError(
-    `Cannot choose a model: the store has ${models.length} (${
-      models.map((m) => m.name).join(", ")
-    }); pass --model NAME`,
-  );
 }
 
 /**

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { ExitCode, exitCodeFor } from "./exit_codes.ts";
- * import { DaemonNotRunningError } from "../errors.ts";
+ * import { DaemonNotRunningError } from "@contenox/modeldconn";
  *
  * console.assert(exitCodeFor(new DaemonNotRunningError("/tmp/x")) === ExitCode.NotRunning);
  * ```

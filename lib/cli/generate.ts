@@ -13,9 +13,8 @@
  * @module
  */
 
-import { buildContext, type ChatMessage } from "../context.ts";
 import type { DecodeDelta } from "../decode_stream.ts";
-import type { Session } from "../session.ts";
+import { generateStream } from "../generate.ts";
 import { UsageError } from "./args.ts";
 import { chooseModel, type CommandContext, decodeConfig } from "./command.ts";
 import { ExitCode } from "./exit_codes.ts";
@@ -50,56 +49,39 @@ export async function generate(ctx: CommandContext): Promise<number> {
       );
     }
   }
-  const messages: ChatMessage[] = [];
-  if (system) messages.push({ role: "system", content: system });
-  messages.push({ role: "user", content: prompt });
-  const built = await buildContext(messages);
-
   await using client = ctx.client();
   const model = await chooseModel(ctx, client, true);
-  const session = await client.openSession(model.ref, { ...ctx.call(), config: model.config });
-  try {
-    const prefix = await session.ensurePrefix(built.prefix, ctx.call());
-    const suffix = await session.prefillSuffix(built.suffix, ctx.call());
-    const printer = new DeltaPrinter(ctx.out, {
-      thinking: showThinking,
-      mode: ctx.out.isJson ? "ndjson" : "human",
+  const stream = generateStream({
+    client,
+    model: model.ref,
+    config: model.config,
+    system,
+    prompt,
+    ...config,
+    ...ctx.call(),
+  });
+  const printer = new DeltaPrinter(ctx.out, {
+    thinking: showThinking,
+    mode: ctx.out.isJson ? "ndjson" : "human",
+  });
+  for await (const delta of stream) printer.print(delta);
+  printer.end();
+  const interrupted = ctx.interrupts.interrupted;
+  const { usage } = stream;
+  if (ctx.out.isJson) {
+    ctx.out.json({
+      done: true,
+      interrupted,
+      chunks: usage.chunks,
+      stopReason: usage.stopReason,
+      reusedTokens: usage.reusedTokens,
+      prefilledTokens: usage.prefilledTokens,
+      residentTokens: usage.promptTokens,
     });
-    for await (const delta of session.decode(config, ctx.call())) printer.print(delta);
-    printer.end();
-    const interrupted = ctx.interrupts.interrupted;
-    if (ctx.out.isJson) {
-      ctx.out.json({
-        done: true,
-        interrupted,
-        chunks: printer.chunks,
-        reusedTokens: prefix.reusedTokens,
-        prefilledTokens: prefix.prefilledTokens + suffix.suffixTokens,
-        residentTokens: suffix.residentTokens,
-      });
-    } else if (interrupted) {
-      ctx.out.note("interrupted: generation cancelled");
-    }
-    return interrupted ? ExitCode.Interrupted : ExitCode.Ok;
-  } finally {
-    await closeQuietly(session);
+  } else if (interrupted) {
+    ctx.out.note("interrupted: generation cancelled");
   }
-}
-
-/**
- * Closes a session without the interrupt signal (it may be aborted), giving
- * up after 5 s; errors are ignored (the daemon drops the session with the
- * connection anyway).
- *
- * @param session The session.
- *
- * @example
- * ```ts ignore
- * try { ... } finally { await closeQuietly(session); }
- * ```
- */
-export async function closeQuietly(session: Session): Promise<void> {
-  await session.close({ timeoutMs: 5_000 }).catch(() => {});
+  return interrupted ? ExitCode.Interrupted : ExitCode.Ok;
 }
 
 /**

@@ -24,7 +24,8 @@ const GLOBAL = `Global options:
                     --allow-env=CONTENOX_DATA_ROOT,HOME; or pass --data-root)
   --json            Machine-readable output on stdout (NDJSON for streams);
                     errors as {"error":{...}} on stderr
-  --timeout MS      Deadline for each call to the daemon (default: none)
+  --timeout MS      Deadline for each call to the daemon (generate, chat: for the
+                    whole generation or turn; default: none)
   -h, --help        Show help`;
 
 const MODEL = `Model options:
@@ -54,6 +55,8 @@ Commands:
   chat                   Multi-turn chat on one warm session (one line of stdin per turn)
   embed --model NAME TEXT
                          Print the text's embedding vector as JSON
+  load [--model NAME]    Load a model into the daemon's slot explicitly (until unload)
+  unload                 Free the daemon's model slot
   models ls | push FILE | rm NAME | df
                          The daemon's model store (v0.34.0+)
   serve                  Run the llama.cpp daemon on the data root (foreground)
@@ -82,6 +85,28 @@ lease holder does not answer.
 
 ${GLOBAL}`,
 
+  load: `Usage: modeldconn load [--model NAME] [--path FILE] [--type TYPE] [--ctx N]
+
+Loads a model into the daemon's single slot explicitly (v0.32.4+). It stays
+loaded until \`modeldconn unload\`: sessions of the same model reuse it, while
+embed and models rm of it answer model_busy. Without --model and --path the
+only model in the daemon's store is loaded. Prints the slot's new generation.
+
+${MODEL}
+
+${GLOBAL}`,
+
+  unload: `Usage: modeldconn unload [--generation N]
+
+Frees the daemon's model slot (v0.32.4+); an empty slot is fine. With
+--generation, only if the slot is still at that generation (\`modeldconn status\`
+shows it); otherwise the daemon answers slot_generation_stale. A session still
+open on the model makes it answer model_busy.
+
+  --generation N      Unload only at this slot generation
+
+${GLOBAL}`,
+
   describe: `Usage: modeldconn describe --model NAME [--path FILE] [--type TYPE] [--ctx N]
 
 Describes a model without opening a session: its maximum and effective context
@@ -106,7 +131,9 @@ ${MODEL}
 ${DECODE}
 
 With --json, stdout has one JSON object per chunk ({"text","thinking","toolCalls"})
-and a last one {"done":true,"interrupted",...,"chunks","reusedTokens","prefilledTokens"}.
+and a last one {"done":true,"interrupted","chunks","stopReason","reusedTokens",
+"prefilledTokens","residentTokens"}. stopReason is "end", "max_tokens" (at least
+--max-tokens chunks came) or "cancelled".
 
 ${GLOBAL}`,
 

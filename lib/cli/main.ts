@@ -22,6 +22,7 @@ import { generate } from "./generate.ts";
 import { helpText } from "./help.ts";
 import { type CliIo, denoIo } from "./io.ts";
 import { models } from "./models.ts";
+import { load, unload } from "./slot.ts";
 import { Output } from "./output.ts";
 import { status } from "./status.ts";
 
@@ -31,6 +32,8 @@ const RUNNERS: Record<string, (ctx: CommandContext) => Promise<number>> = {
   generate,
   chat,
   embed,
+  load,
+  unload,
   models,
   // Loaded on demand: only `serve` pulls in the llama.cpp engine.
   serve: async (ctx) => (await import("./serve.ts")).serve(ctx),

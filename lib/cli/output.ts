@@ -26,6 +26,7 @@ import {
   DaemonInternalError,
   DaemonTooOldError,
   DaemonUnreachableError,
+  ModelBusyError,
   ModeldError,
   ModelNotFoundError,
   TimeoutError,
@@ -159,11 +160,19 @@ export class Output {
  * @example
  * ```ts
  * import { hintFor } from "./output.ts";
- * import { TimeoutError } from "../errors.ts";
+ * import { TimeoutError } from "@contenox/modeldconn";
  * console.assert(hintFor(new TimeoutError("Decode"))?.includes("--timeout"));
  * ```
  */
 export function hintFor(err: unknown): string | undefined {
+  if (err instanceof ModelNotFoundError && err.rpc === "RemoveModel") {
+    return "nothing to remove: `modeldconn models ls` lists the stored models";
+  }
+  if (err instanceof ModelBusyError) {
+    return "if the model was loaded with `modeldconn load`, free the slot with " +
+      "`modeldconn unload`; otherwise wait for the session using it to end " +
+      "(`modeldconn status` shows the slot)";
+  }
   if (err instanceof ModelNotFoundError) {
     return "push it with `modeldconn models push FILE --name NAME`, " +
       "or pass --path with the model file's path on the daemon's host";

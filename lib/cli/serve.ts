@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts ignore
- * import { serve } from "./serve.ts";
+ * import { serve } from "@contenox/modeldconn/daemon";
  * const code = await serve(ctx);
  * ```
  *

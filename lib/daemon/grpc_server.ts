@@ -69,7 +69,7 @@ const utf8Encoder = new TextEncoder();
  *
  * @example
  * ```ts
- * import type { CallContext } from "./grpc_server.ts";
+ * import type { CallContext } from "@contenox/modeldconn/testing";
  * function fence(ctx: CallContext): string | undefined {
  *   const values = ctx.header("x-contenox-owner-instance");
  *   return values.length === 1 ? values[0] : undefined;

@@ -22,7 +22,7 @@ import { Code } from "@connectrpc/connect";
  *
  * @example
  * ```ts
- * import type { DaemonVersion } from "./sentinels.ts";
+ * import type { DaemonVersion } from "@contenox/modeldconn/testing";
  * const versions: DaemonVersion[] = ["v0.32.3", "v0.36.0"];
  * ```
  */
@@ -33,7 +33,7 @@ export type DaemonVersion = "v0.32.3" | "v0.36.0";
  *
  * @example
  * ```ts
- * import type { OverflowDetail } from "./sentinels.ts";
+ * import type { OverflowDetail } from "@contenox/modeldconn/testing";
  * const d: OverflowDetail = { stage: "decode", residentTokens: 3, additionalTokens: 1, numCtx: 4 };
  * ```
  */

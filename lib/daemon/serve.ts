@@ -6,7 +6,7 @@
  *
  * @example
  * ```ts ignore
- * import { serve } from "./serve.ts";
+ * import { serve } from "@contenox/modeldconn/daemon";
  * await using daemon = await serve({ dataRoot: "/home/me/.contenox" });
  * console.log(daemon.endpoint);
  * ```

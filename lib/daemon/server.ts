@@ -60,12 +60,13 @@ export interface ServerOptions {
 }
 
 /**
- * A running daemon. Stop it with `stop()` (or `close()`, or `await using`).
+ * A running daemon (the test daemon, or the llama.cpp daemon of `serve()`).
+ * Stop it with `stop()` (or `close()`, or `await using`).
  *
  * @example
  * ```ts ignore
- * import { startServer } from "./server.ts";
- * const daemon = await startServer({ engine, version: "v0.32.3" });
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
+ * const daemon = await startTestDaemon({ version: "v0.32.3" });
  * console.log(daemon.endpoint, daemon.instanceId, daemon.requests.length);
  * await daemon.stop();
  * ```

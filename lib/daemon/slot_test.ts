@@ -4,15 +4,18 @@ import { Code } from "@connectrpc/connect";
 import assert from "node:assert/strict";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "../testing/daemon.ts";
-import { rejects } from "../testing/_test_support.ts";
+import { modelFile, rejects } from "../testing/_test_support.ts";
+
+const MODEL_A = await modelFile("a.gguf");
+const MODEL_B = await modelFile("b.gguf");
 
 Deno.test("slot control: load, status, busy, switch, unload with generations", async () => {
   await using daemon = await startTestDaemon();
   await using conn = dial(daemon.endpoint, daemon.instanceId);
   const rpc = conn.rpc;
   const id = daemon.instanceId;
-  const a = { modelName: "a", type: "llama", path: "/m/a.gguf", config: { numCtx: 64 } };
-  const b = { modelName: "b", type: "llama", path: "/m/b.gguf", config: { numCtx: 64 } };
+  const a = { modelName: "a", type: "llama", path: MODEL_A, config: { numCtx: 64 } };
+  const b = { modelName: "b", type: "llama", path: MODEL_B, config: { numCtx: 64 } };
 
   assert.equal((await rpc.status({})).state, "Empty");
   const loaded = await rpc.loadModel({ ...a }); // owner filled in by the server
@@ -64,7 +67,7 @@ Deno.test("an idle implicit model is reused warm and evicted by Embed", async ()
     ownerInstanceId: id,
     modelName: "a",
     type: "llama",
-    path: "/m/a.gguf",
+    path: MODEL_A,
     config: { numCtx: 64 },
   };
 
@@ -89,7 +92,7 @@ Deno.test("body fence, backend mismatch and Describe at v0.36", async () => {
   await using daemon = await startTestDaemon();
   await using conn = dial(daemon.endpoint, daemon.instanceId);
   const rpc = conn.rpc;
-  const req = { modelName: "a", type: "llama", path: "/m/a.gguf", config: { numCtx: 128 } };
+  const req = { modelName: "a", type: "llama", path: MODEL_A, config: { numCtx: 128 } };
 
   const noBody = await rejects(rpc.openSession(req));
   assert.equal(noBody.rawMessage, "stale_fence: stale owner fence token");
@@ -133,7 +136,7 @@ Deno.test("a Decode holds the slot: other calls wait for it", async () => {
   const { handle } = await rpc.openSession({
     ownerInstanceId: daemon.instanceId,
     modelName: "a",
-    path: "/m/a.gguf",
+    path: MODEL_A,
   });
   const order: string[] = [];
   const decode = (async () => {

@@ -23,3 +23,17 @@ export async function rejects(promise: Promise<unknown>): Promise<ConnectError> 
 }
 
 export { exists } from "../daemon/model_store.ts";
+
+/**
+ * A model file that exists (the test daemon refuses a missing `path`, as the
+ * real daemon does): `GGUF` in a new temporary directory. The scripted engine
+ * never reads more than that it exists.
+ *
+ * @param name The file name.
+ * @returns Its path.
+ */
+export async function modelFile(name = "m.gguf"): Promise<string> {
+  const path = `${await Deno.makeTempDir({ prefix: "model-" })}/${name}`;
+  await Deno.writeTextFile(path, "GGUF");
+  return path;
+}

@@ -7,7 +7,7 @@
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * import { dial } from "../transport.ts";
  *
  * await using daemon = await startTestDaemon({ reply: "Hello there" });
@@ -28,7 +28,7 @@ import { ScriptedEngine } from "./scripted_engine.ts";
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * await using daemon = await startTestDaemon({
  *   version: "v0.32.3",
  *   backend: "llama",
@@ -57,7 +57,11 @@ export interface TestDaemonOptions {
   chunkDelayMs?: number;
   /** The Embed function (v0.36); without it Embed is `unsupported_feature`. */
   embedding?: (text: string) => number[];
-  /** Models to install before serving: name → `model.gguf` content (v0.36 store). */
+  /**
+   * Models to install before serving: name → `model.gguf` content (v0.36 store).
+   * Open them by name; a model `path` must name a file that exists (the test
+   * daemon answers `model_load_failed` otherwise, as the real daemon does).
+   */
   models?: Record<string, string | Uint8Array>;
   /** How long {@linkcode TestDaemon.stop} waits for calls in flight (default 5000 ms). */
   graceMs?: number;
@@ -71,7 +75,7 @@ export interface TestDaemonOptions {
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * const daemon = await startTestDaemon({ version: "v0.32.3" });
  * console.log(daemon.endpoint, daemon.instanceId, daemon.requests.length);
  * await daemon.stop();
@@ -94,7 +98,7 @@ export type TestDaemon = DaemonServer;
  *
  * @example
  * ```ts ignore
- * import { startTestDaemon } from "./daemon.ts";
+ * import { startTestDaemon } from "@contenox/modeldconn/testing";
  * await using daemon = await startTestDaemon({ version: "v0.36.0", reply: "Hi!" });
  * console.log(daemon.endpoint);
  * ```

@@ -11,7 +11,9 @@ import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import { isLive, readLease } from "../lease.ts";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "./daemon.ts";
-import { exists, rejects } from "./_test_support.ts";
+import { exists, modelFile, rejects } from "./_test_support.ts";
+
+const MODEL = await modelFile();
 
 async function waitFor(cond: () => boolean, ms = 2000): Promise<void> {
   const until = Date.now() + ms;
@@ -121,7 +123,7 @@ Deno.test("v0.36 closes the sessions of a connection when it closes; v0.32.3 doe
   for (const version of ["v0.36.0", "v0.32.3"] as const) {
     await using daemon = await startTestDaemon({ version });
     const conn = dial(daemon.endpoint, daemon.instanceId);
-    await conn.rpc.openSession({ ownerInstanceId: daemon.instanceId, modelName: "m", path: "m" });
+    await conn.rpc.openSession({ ownerInstanceId: daemon.instanceId, modelName: "m", path: MODEL });
     assert.equal(daemon.openSessions, 1);
     conn.close();
     if (version === "v0.36.0") {
@@ -131,7 +133,7 @@ Deno.test("v0.36 closes the sessions of a connection when it closes; v0.32.3 doe
       const { handle } = await other.rpc.openSession({
         ownerInstanceId: daemon.instanceId,
         modelName: "m",
-        path: "m",
+        path: MODEL,
       });
       assert.match(handle, /\/1\/2$/, "same generation (model stayed resident), next seq");
       await other.rpc.closeSession({ handle });
@@ -151,7 +153,7 @@ Deno.test("a Decode reset by the client is counted and frees the slot", async ()
   const { handle } = await conn.rpc.openSession({
     ownerInstanceId: daemon.instanceId,
     modelName: "m",
-    path: "m",
+    path: MODEL,
   });
   const controller = new AbortController();
   const seen: string[] = [];
@@ -198,7 +200,7 @@ Deno.test("scripted replies honour MaxTokens, thinking, tool calls and in-band e
   const { handle } = await rpc.openSession({
     ownerInstanceId: daemon.instanceId,
     modelName: "m",
-    path: "m",
+    path: MODEL,
   });
   await rpc.ensurePrefix({ handle, prefix: { text: "sys" } });
   await rpc.prefillSuffix({ handle, suffix: { text: "hi there" } });
@@ -236,7 +238,7 @@ Deno.test("a decode past the window ends with an in-band overflow chunk", async 
     const { handle } = await rpc.openSession({
       ownerInstanceId: daemon.instanceId,
       modelName: "m",
-      path: "m",
+      path: MODEL,
       config: { numCtx: 4 },
     });
     await rpc.ensurePrefix({ handle, prefix: { text: "abc" } });
@@ -326,7 +328,9 @@ Deno.test("wire details: plain application/grpc, percent-encoding, trailers-only
     `${path}OpenSession`,
     { "content-type": "application/grpc+contenoxtransportjson", ...fence },
     envelope(
-      `{"owner_instance_id":"${daemon.instanceId}","model_name":"m","path":"m","config":{"NumCtx":2}}`,
+      `{"owner_instance_id":"${daemon.instanceId}","model_name":"m","path":${
+        JSON.stringify(MODEL)
+      },"config":{"NumCtx":2}}`,
     ),
   );
   const handle = JSON.parse(new TextDecoder().decode(open.data.subarray(5))).handle;

@@ -13,7 +13,9 @@ import { fromRpcError } from "../rpc_errors.ts";
 import { dial } from "../transport.ts";
 import { startTestDaemon } from "./daemon.ts";
 import type { DaemonVersion } from "../daemon/sentinels.ts";
-import { rejects } from "./_test_support.ts";
+import { modelFile, rejects } from "./_test_support.ts";
+
+const MODEL = await modelFile();
 
 async function sha256Hex(text: string): Promise<string> {
   const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(text));
@@ -45,7 +47,7 @@ for (const version of ["v0.32.3", "v0.36.0"] as DaemonVersion[]) {
     const { handle } = await rpc.openSession({
       ownerInstanceId: daemon.instanceId,
       modelName: "m",
-      path: "m",
+      path: MODEL,
       config: { numCtx: 100 },
     });
     assert.match(
@@ -108,7 +110,7 @@ for (const version of ["v0.32.3", "v0.36.0"] as DaemonVersion[]) {
     await using daemon = await startTestDaemon({ version });
     await using conn = dial(daemon.endpoint, "wrong-owner");
     const err = await rejects(
-      conn.rpc.openSession({ ownerInstanceId: "wrong-owner", modelName: "m", path: "m" }),
+      conn.rpc.openSession({ ownerInstanceId: "wrong-owner", modelName: "m", path: MODEL }),
     );
     assert.equal(err.code, Code.FailedPrecondition);
     assert.equal(err.rawMessage, "stale_fence: stale owner fence token");
@@ -126,7 +128,7 @@ for (const version of ["v0.32.3", "v0.36.0"] as DaemonVersion[]) {
     const { handle } = await conn.rpc.openSession({
       ownerInstanceId: daemon.instanceId,
       modelName: "m",
-      path: "m",
+      path: MODEL,
       config: { numCtx: 4 },
     });
     const err = await rejects(

@@ -60,7 +60,7 @@ import type { DecodeChunkInit } from "../daemon/engine.ts";
  *
  * @example
  * ```ts
- * import type { ToolCallInit } from "./memory_service.ts";
+ * import type { ToolCallInit } from "@contenox/modeldconn/testing";
  * const call: ToolCallInit = { id: "call_1", type: "function", function: { name: "lookup", arguments: '{"q":"x"}' } };
  * ```
  */
@@ -82,7 +82,7 @@ export interface ToolCallInit {
  *
  * @example
  * ```ts
- * import type { DecodeScript } from "./memory_service.ts";
+ * import type { DecodeScript } from "@contenox/modeldconn/testing";
  * const script: DecodeScript = {
  *   thinking: ["Let me think."],
  *   tokens: ["The", " answer", " is", " 4."],
@@ -108,7 +108,7 @@ export interface DecodeScript {
  *
  * @example
  * ```ts
- * import type { Reply } from "./memory_service.ts";
+ * import type { Reply } from "@contenox/modeldconn/testing";
  * const reply: Reply = ({ config }) => "word ".repeat(Math.max(1, config.maxTokens));
  * ```
  */
@@ -136,7 +136,7 @@ export interface ReplyDecodeConfig {
  *
  * @example
  * ```ts
- * import type { ReplyRequest } from "./memory_service.ts";
+ * import type { ReplyRequest } from "@contenox/modeldconn/testing";
  * const echo = (req: ReplyRequest) => `${req.handle}: ${req.prompt.suffix}`;
  * ```
  */
@@ -154,7 +154,7 @@ export interface ReplyRequest {
  *
  * @example
  * ```ts
- * import type { Reply } from "./memory_service.ts";
+ * import type { Reply } from "@contenox/modeldconn/testing";
  * const fixed: Reply = "Hello there!";
  * const scripted: Reply = ({ prompt }) => prompt.suffix.includes("?") ? "Yes." : { tokens: ["OK"] };
  * ```
@@ -189,7 +189,7 @@ export interface DecodeOptions {
  *
  * @example
  * ```ts
- * import { countTokens } from "./memory_service.ts";
+ * import { countTokens } from "@contenox/modeldconn/testing";
  * console.assert(countTokens("héllo 👋") === 7);
  * ```
  */
@@ -208,7 +208,7 @@ export function countTokens(text: string): number {
  *
  * @example
  * ```ts
- * import { splitReply } from "./memory_service.ts";
+ * import { splitReply } from "@contenox/modeldconn/testing";
  * console.assert(splitReply("Hello there, world").join("|") === "Hello| there,| world");
  * ```
  */

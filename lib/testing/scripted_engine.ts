@@ -53,7 +53,9 @@ export class ScriptedEngine implements Engine {
   }
 
   /**
-   * A new in-memory session with the model's `NumCtx` as its window.
+   * A new in-memory session with the model's `NumCtx` as its window. A model
+   * `path` must name an existing file (its content is not read), as the real
+   * daemon requires; the slot reports a missing one as `model_load_failed`.
    *
    * @param model The model.
    * @returns The session.
@@ -63,13 +65,14 @@ export class ScriptedEngine implements Engine {
    * const session = await engine.load(spec);
    * ```
    */
-  load(model: ModelSpec): Promise<EngineSession> {
+  async load(model: ModelSpec): Promise<EngineSession> {
+    if (model.path !== "") await checkModelFile(model.path);
     const session = new MemorySession({
       version: this.#options.version,
       numCtx: model.config.numCtx,
     });
     const { reply, chunkDelayMs } = this.#options;
-    return Promise.resolve({
+    return {
       ensurePrefix: (p) => session.ensurePrefix(p),
       prefillSuffix: (s) => session.prefillSuffix(s),
       decode: (config: DecodeConfig, ctx: DecodeContext) =>
@@ -78,7 +81,7 @@ export class ScriptedEngine implements Engine {
       snapshot: () => Promise.resolve(session.snapshot()),
       restore: (snap: SessionSnapshot) => session.restore(snap),
       close: () => Promise.resolve(session.close()),
-    });
+    };
   }
 
   /**
@@ -93,23 +96,24 @@ export class ScriptedEngine implements Engine {
    * console.log((await engine.describe(spec)).effectiveContext);
    * ```
    */
-  describe(model: ModelSpec): Promise<ModelInfoInit> {
+  async describe(model: ModelSpec): Promise<ModelInfoInit> {
+    if (model.path !== "") await checkModelFile(model.path);
     const n = model.config.numCtx;
     if (this.#options.version === "v0.32.3") {
-      return Promise.resolve({ modelMaxContext: n, effectiveContext: n });
+      return { modelMaxContext: n, effectiveContext: n };
     }
-    return Promise.resolve({
+    return {
       modelMaxContext: n,
       effectiveContext: n,
       hotContextTokens: n,
       plannerEffectiveContext: n,
-    });
+    };
   }
 
   /**
    * The scripted embedding, or `unsupported_feature` without one.
    *
-   * @param _model The model (unused).
+   * @param model The model (its path must exist, when given).
    * @param text The text.
    * @returns The vector.
    *
@@ -118,14 +122,34 @@ export class ScriptedEngine implements Engine {
    * const v = await engine.embed(spec, "hi");
    * ```
    */
-  embed(_model: ModelSpec, text: string): Promise<number[]> {
+  async embed(model: ModelSpec, text: string): Promise<number[]> {
     const fn = this.#options.embedding;
-    if (!fn) return Promise.reject(ServiceError.of("unsupported_feature"));
-    return Promise.resolve(fn(text));
+    if (!fn) throw ServiceError.of("unsupported_feature");
+    if (model.path !== "") await checkModelFile(model.path);
+    return fn(text);
   }
 
   /** Nothing to free. */
   close(): Promise<void> {
     return Promise.resolve();
   }
+}
+
+/** Fails like a daemon opening a model file that is not there (or not readable). */
+async function checkModelFile(path: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+  } catch (err) {
+    if (err instanceof Deno.errors.NotFound) {
+      throw new Error(`open ${path}: no such file or directory`);
+    }
+    if (err instanceof Deno.errors.NotCapable || err instanceof Deno.errors.PermissionDenied) {
+      throw new Error(
+        `open ${path}: the test daemon cannot read it (run the tests with --allow-read=${path})`,
+      );
+    }
+    throw new Error(`open ${path}: ${(err as Error).message}`);
+  }
+  if (!info.isFile) throw new Error(`open ${path}: not a regular file`);
 }

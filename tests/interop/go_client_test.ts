@@ -12,6 +12,12 @@ import { binPath, PEER_VERSION, startPeer } from "./peers.ts";
 const V0323_CHECKS = ["ok health", "ok round trip", "ok stale fence", "ok overflow"];
 const ALL_CHECKS = [...V0323_CHECKS, "ok slot control", "ok model store"];
 
+/** The model files the checklist names (m, a, b): the test daemon refuses a path that is not there. */
+async function modelDir(root: string): Promise<string[]> {
+  for (const name of ["m", "a", "b"]) await Deno.writeTextFile(`${root}/${name}`, "GGUF");
+  return ["--model-dir", root];
+}
+
 async function goClient(endpoint: string, instance: string, extra: string[] = []) {
   const out = await new Deno.Command(binPath("goclient"), {
     args: ["--endpoint", endpoint, "--instance", instance, ...extra],
@@ -28,14 +34,20 @@ async function goClient(endpoint: string, instance: string, extra: string[] = []
 
 Deno.test(`[go client ${PEER_VERSION}] the TypeScript test daemon (v0.36.0 mode) passes the Go client's checklist`, async () => {
   await using daemon = await startTestDaemon();
-  const res = await goClient(daemon.endpoint, daemon.instanceId, ["--overflow-detail"]);
+  const res = await goClient(daemon.endpoint, daemon.instanceId, [
+    "--overflow-detail",
+    ...await modelDir(daemon.dataRoot),
+  ]);
   assert.deepEqual(res.lines, ALL_CHECKS, res.stderr);
   assert.equal(res.code, 0);
 });
 
 Deno.test(`[go client ${PEER_VERSION}] the TypeScript test daemon (v0.32.3 mode) passes the Go client's v0.32.3 checks`, async () => {
   await using daemon = await startTestDaemon({ version: "v0.32.3" });
-  const res = await goClient(daemon.endpoint, daemon.instanceId, ["--v0323"]);
+  const res = await goClient(daemon.endpoint, daemon.instanceId, [
+    "--v0323",
+    ...await modelDir(daemon.dataRoot),
+  ]);
   assert.deepEqual(
     res.lines,
     V0323_CHECKS,

@@ -146,7 +146,7 @@ const T = {
  *
  * @example
  * ```ts ignore
- * import { syntheticGguf } from "./synthetic_gguf.ts";
+ * import { syntheticGguf } from "@contenox/modeldconn/daemon";
  *
  * const path = await Deno.makeTempFile({ suffix: ".gguf" });
  * await Deno.writeFile(path, syntheticGguf({ seed: 42 }));

@@ -324,6 +324,8 @@ export const HealthRequestSchema: GenMessage<HealthRequest> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 4);
 
 /**
+ * Whether the daemon is ready, which instance answers and its backend.
+ *
  * @generated from message contenox.transport.v1.HealthResponse
  */
 export type HealthResponse = Message<"contenox.transport.v1.HealthResponse"> & {
@@ -746,6 +748,8 @@ export const EnsurePrefixRequestSchema: GenMessage<EnsurePrefixRequest> = /*@__P
   messageDesc(file_contenox_transport_v1_compute, 11);
 
 /**
+ * What EnsurePrefix did: reused (warm), prefilled and dropped tokens.
+ *
  * @generated from message contenox.transport.v1.PrefixStatus
  */
 export type PrefixStatus = Message<"contenox.transport.v1.PrefixStatus"> & {
@@ -803,6 +807,8 @@ export const PrefixStatusSchema: GenMessage<PrefixStatus> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 12);
 
 /**
+ * The volatile suffix: the conversation after the stable prefix, same manifest.
+ *
  * @generated from message contenox.transport.v1.SuffixInput
  */
 export type SuffixInput = Message<"contenox.transport.v1.SuffixInput"> & {
@@ -863,6 +869,8 @@ export const PrefillSuffixRequestSchema: GenMessage<PrefillSuffixRequest> = /*@_
   messageDesc(file_contenox_transport_v1_compute, 14);
 
 /**
+ * What PrefillSuffix did: the suffix tokens and what is resident now.
+ *
  * @generated from message contenox.transport.v1.SuffixStatus
  */
 export type SuffixStatus = Message<"contenox.transport.v1.SuffixStatus"> & {
@@ -929,6 +937,8 @@ export const StructuredOutputConfigSchema: GenMessage<StructuredOutputConfig> = 
   messageDesc(file_contenox_transport_v1_compute, 16);
 
 /**
+ * Sampling knobs for Decode; unset fields take the daemon's defaults.
+ *
  * @generated from message contenox.transport.v1.DecodeConfig
  */
 export type DecodeConfig = Message<"contenox.transport.v1.DecodeConfig"> & {
@@ -1293,6 +1303,8 @@ export const ResidencyReportSchema: GenMessage<ResidencyReport> = /*@__PURE__*/
   messageDesc(file_contenox_transport_v1_compute, 25);
 
 /**
+ * What the daemon holds for a session (ExplainContext).
+ *
  * @generated from message contenox.transport.v1.ContextReport
  */
 export type ContextReport = Message<"contenox.transport.v1.ContextReport"> & {

@@ -4,7 +4,7 @@
 // be judged by the Go code it imitates. One line per check, "ok <name>" or
 // "FAIL <name>: <reason>"; exit status 1 when any check failed.
 //
-//	goclient --endpoint 127.0.0.1:PORT --instance ID [--v0323] [--overflow-detail] [--model PATH]
+//	goclient --endpoint 127.0.0.1:PORT --instance ID [--v0323] [--overflow-detail] [--model-dir DIR | --model PATH]
 //
 // --v0323 limits the checks to the eight RPCs a v0.32.3 daemon has;
 // --overflow-detail requires the typed overflow counts (v0.33.0+ ErrorInfo),
@@ -24,6 +24,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/contenox/runtime/runtime/contextasm"
@@ -58,16 +59,8 @@ func open(ctx context.Context, cl *transportgrpc.Client, req transport.OpenSessi
 	return s, err
 }
 
-// modelPath is --model: "" for the memory semantics (a token is a rune).
-var modelPath string
-
-// path is the model path a check opens: the fake one, or --model.
-func path(fake string) string {
-	if modelPath != "" {
-		return modelPath
-	}
-	return fake
-}
+// modelFile is --model: "" for the memory semantics (a token is a rune).
+var modelFile string
 
 type checker struct{ failed int }
 
@@ -78,6 +71,19 @@ func (c *checker) check(name string, err error) {
 		return
 	}
 	fmt.Printf("ok %s\n", name)
+}
+
+// modelDir holds the model files the checks name (m, a, b): a daemon that
+// checks that a model path exists (the real one, the TypeScript test daemon)
+// needs them to exist.
+var modelDir = "/"
+
+// modelPath is the model file a check opens: --model for a real engine, else <modelDir>/<name>.
+func modelPath(name string) string {
+	if modelFile != "" {
+		return modelFile
+	}
+	return filepath.Join(modelDir, name)
 }
 
 func want(cond bool, format string, args ...any) error {
@@ -92,7 +98,8 @@ func main() {
 	instance := flag.String("instance", "", "lease instance id (the fence)")
 	old := flag.Bool("v0323", false, "only the v0.32.3 RPCs")
 	detail := flag.Bool("overflow-detail", false, "require the overflow counts (ErrorInfo); the Go memory service sends none")
-	flag.StringVar(&modelPath, "model", "", "a GGUF file: check a real engine (token counts from its tokenizer)")
+	flag.StringVar(&modelDir, "model-dir", "/", "directory holding the model files m, a and b")
+	flag.StringVar(&modelFile, "model", "", "a GGUF file: check a real engine (token counts from its tokenizer)")
 	flag.Parse()
 	if *endpoint == "" || *instance == "" {
 		fmt.Fprintln(os.Stderr, "goclient: --endpoint and --instance are required")
@@ -115,7 +122,7 @@ func main() {
 	c.check("round trip", roundTrip(ctx, cl, !*old))
 
 	wrong, _ := transportgrpc.DialLeader(*endpoint, "wrong-owner")
-	_, err = wrong.OpenSession(ctx, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: path("/m"), Config: transport.Config{NumCtx: 100}})
+	_, err = wrong.OpenSession(ctx, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: modelPath("m"), Config: transport.Config{NumCtx: 100}})
 	wrong.Close()
 	c.check("stale fence", want(errors.Is(err, transport.ErrStaleFence), "got %v", err))
 
@@ -132,8 +139,8 @@ func main() {
 
 // roundTrip is grpc_test.go's round trip (plus snapshot/restore at v0.32.4+).
 func roundTrip(ctx context.Context, cl *transportgrpc.Client, snapshots bool) error {
-	real := modelPath != ""
-	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: path("/m"), Config: transport.Config{NumCtx: 100}})
+	real := modelFile != ""
+	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: modelPath("m"), Config: transport.Config{NumCtx: 100}})
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
@@ -203,13 +210,13 @@ func roundTrip(ctx context.Context, cl *transportgrpc.Client, snapshots bool) er
 }
 
 func overflow(ctx context.Context, cl *transportgrpc.Client, counts bool) error {
-	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: path("/m"), Config: transport.Config{NumCtx: 4}})
+	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "m", Type: "llama", Path: modelPath("m"), Config: transport.Config{NumCtx: 4}})
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
 	defer s.Close()
 	text := "too many tokens"
-	if modelPath != "" {
+	if modelFile != "" {
 		text = "far too many tokens for a window of four: qzxv jkwq"
 	}
 	_, err = s.EnsurePrefix(ctx, transport.PrefixInput{Text: text, Manifest: manifest(text)})
@@ -228,7 +235,7 @@ func overflow(ctx context.Context, cl *transportgrpc.Client, counts bool) error 
 
 // slotControl is grpc_test.go's slot test: load, status, open, busy, close, unload.
 func slotControl(ctx context.Context, cl *transportgrpc.Client) error {
-	a := transport.LoadModelRequest{ModelName: "a", Type: "llama", Path: path("/a"), Config: transport.Config{NumCtx: 64}}
+	a := transport.LoadModelRequest{ModelName: "a", Type: "llama", Path: modelPath("a"), Config: transport.Config{NumCtx: 64}}
 	active, err := cl.LoadModel(ctx, a)
 	if err = errors.Join(err, want(active.Generation > 0, "generation %d", active.Generation)); err != nil {
 		return err
@@ -237,11 +244,11 @@ func slotControl(ctx context.Context, cl *transportgrpc.Client) error {
 	if err = errors.Join(err, want(st.State == transport.SlotState("Ready") && st.Active != nil && st.Active.Generation == active.Generation, "status %+v", st)); err != nil {
 		return err
 	}
-	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "a", Type: "llama", Path: path("/a"), Config: transport.Config{NumCtx: 64}})
+	s, err := open(ctx, cl, transport.OpenSessionRequest{ModelName: "a", Type: "llama", Path: modelPath("a"), Config: transport.Config{NumCtx: 64}})
 	if err != nil {
 		return fmt.Errorf("open: %w", err)
 	}
-	_, err = cl.LoadModel(ctx, transport.LoadModelRequest{ModelName: "b", Type: "llama", Path: path("/b"), Config: transport.Config{NumCtx: 64}})
+	_, err = cl.LoadModel(ctx, transport.LoadModelRequest{ModelName: "b", Type: "llama", Path: modelPath("b"), Config: transport.Config{NumCtx: 64}})
 	if !errors.Is(err, transport.ErrModelBusy) {
 		s.Close()
 		return fmt.Errorf("load b while held: %v", err)
