@@ -161,9 +161,11 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     // searches for the modeld binary) runs only to explain a failure.
     // Pass the option as given: an unset root is resolved inside, where a
     // missing --allow-env is reported as such rather than as a read of ".contenox".
-    let { lease, root } = await readDataRootLease(this.#dataRoot, options.signal);
+    const read = await readDataRootLease(this.#dataRoot, options);
+    let { lease, root } = read;
     if (!lease || !isLive(lease)) {
-      const found = await detect({ dataRoot: this.#dataRoot, signal: options.signal });
+      // Explain with the same read: the lease is read once per call.
+      const found = await detect({ dataRoot: this.#dataRoot, signal: options.signal, read });
       if (found.state !== "running" || !found.lease) {
         throw errorForState(found) ?? new DaemonNotRunningError(found.dataRoot);
       }

@@ -60,7 +60,11 @@ export interface ProbeOptions extends CallOptions {
  * ```
  */
 export async function probe(options: ProbeOptions = {}): Promise<ProbeResult> {
-  const found = await detect({ dataRoot: options.dataRoot, signal: options.signal });
+  const found = await detect({
+    dataRoot: options.dataRoot,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+  });
   if (found.state !== "running") {
     return { ...found, error: errorForState(found) };
   }
