@@ -23,6 +23,7 @@ import {
   DaemonNotRunningError,
   DaemonUnreachableError,
   InvalidArgumentError,
+  InvalidEndpointError,
   ModeldError,
 } from "./errors.ts";
 import { ModeldNode } from "./node.ts";
@@ -202,7 +203,14 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     if (endpoint === "") {
       throw new DaemonUnreachableError(root, "", "the lease names no endpoint");
     }
-    const conn = dial(endpoint, instanceId);
+    let conn: Connection;
+    try {
+      conn = dial(endpoint, instanceId);
+    } catch (err) {
+      // Go's probe: an endpoint net.Dial cannot dial is an unreachable daemon.
+      if (!(err instanceof InvalidEndpointError)) throw err;
+      throw new DaemonUnreachableError(root, endpoint, err.message, { cause: err });
+    }
     try {
       const health = await unary(conn, "Health", options, (o) => conn.rpc.health({}, o));
       const problem = healthProblem(health, instanceId);

@@ -1129,6 +1129,45 @@ export class InvalidArgumentError extends ModeldError {
 }
 
 /**
+ * An endpoint (a lease's `meta.endpoint`, or an address passed to
+ * `client.endpoint()`) that Go's `net.Dial` could not dial either, or a legacy
+ * IPv4 form it would not read as an address; nothing was dialled. A lease
+ * naming one makes the daemon unreachable ({@linkcode DaemonUnreachableError},
+ * with this error as its cause), as in Go's probe.
+ *
+ * @example
+ * ```ts
+ * import { InvalidArgumentError, InvalidEndpointError } from "./errors.ts";
+ * const err = new InvalidEndpointError("[::1", "missing ']' in address");
+ * console.assert(err instanceof InvalidArgumentError && err.endpoint === "[::1");
+ * ```
+ */
+export class InvalidEndpointError extends InvalidArgumentError {
+  /** The endpoint as written. */
+  readonly endpoint: string;
+  /** What is wrong with it. */
+  readonly reason: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param endpoint The endpoint as written.
+   * @param reason What is wrong with it.
+   * @param options The cause.
+   */
+  constructor(endpoint: string, reason: string, options: ModeldErrorOptions = {}) {
+    const shown = endpoint.length > 80 ? `${endpoint.slice(0, 80)}…` : endpoint;
+    super(
+      `Cannot dial ${JSON.stringify(shown)}: not a modeld endpoint: ${reason} ` +
+        "(expected host:port, e.g. 127.0.0.1:40517 or [::1]:40517)",
+      options,
+    );
+    this.endpoint = endpoint;
+    this.reason = reason;
+  }
+}
+
+/**
  * The daemon failed without one of its tokens (`internal: …`, a codec error, a
  * size limit), or the response broke the protocol.
  *

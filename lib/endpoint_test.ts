@@ -1,0 +1,59 @@
+import assert from "node:assert/strict";
+import { parseEndpoint } from "./endpoint.ts";
+import { InvalidArgumentError, InvalidEndpointError } from "./errors.ts";
+
+Deno.test("parseEndpoint: what Go writes and dials", () => {
+  const cases: [string, string, boolean][] = [
+    ["127.0.0.1:40517", "127.0.0.1:40517", false],
+    ["[::1]:40517", "[::1]:40517", false],
+    ["[0:0:0:0:0:0:0:1]:9", "[::1]:9", false],
+    ["localhost:80", "localhost:80", false],
+    ["GPU-box.lan:40517", "gpu-box.lan:40517", false],
+    ["[127.0.0.1]:80", "127.0.0.1:80", false], // Go's SplitHostPort takes it too
+    ["[::]:40517", "127.0.0.1:40517", true],
+    ["[::ffff:0.0.0.0]:1", "127.0.0.1:1", true],
+    ["0.0.0.0:40517", "127.0.0.1:40517", true],
+    [":40517", "127.0.0.1:40517", true],
+    ["10.0.0.7:65535", "10.0.0.7:65535", false],
+  ];
+  for (const [text, authority, wildcard] of cases) {
+    const ep = parseEndpoint(text);
+    assert.equal(ep.authority, authority, text);
+    assert.equal(ep.url, `http://${authority}`, text);
+    assert.equal(ep.wildcard, wildcard, text);
+    assert.equal(ep.text, text);
+  }
+});
+
+Deno.test("parseEndpoint: refuses what Go cannot dial, with the reason", () => {
+  const cases: [string, RegExp][] = [
+    ["[::1", /missing '\]'/],
+    ["[::1]", /missing port/],
+    ["127.0.0.1", /missing port/],
+    ["127.0.0.1:1 ", /spaces/],
+    ["user@127.0.0.1:1", /neither an IP address nor a host name/],
+    ["127.0.0.1:1@203.0.113.5:443", /too many colons/],
+    ["http://127.0.0.1:1", /too many colons/],
+    ["127.0.0.1:99999", /out of range/],
+    ["127.0.0.1:0", /out of range/],
+    ["127.0.0.1:http", /invalid port/],
+    ["0x7f000001:80", /legacy numeric IPv4 form\); write 127\.0\.0\.1/],
+    ["127.1:80", /write 127\.0\.0\.1/],
+    ["2130706433:80", /write 127\.0\.0\.1/],
+    ["0177.0.0.1:80", /write 127\.0\.0\.1/],
+    ["999.0.0.1:80", /neither an IP address nor a host name/],
+    ["[fe80::1%eth0]:80", /neither an IP address nor a host name/],
+    ["", /empty/],
+    ["a".repeat(400) + ":1", /characters long/],
+  ];
+  for (const [text, reason] of cases) {
+    assert.throws(() => parseEndpoint(text), (err: unknown) => {
+      assert.ok(err instanceof InvalidEndpointError, text);
+      assert.ok(err instanceof InvalidArgumentError);
+      assert.equal(err.retryable, false);
+      assert.match(err.reason, reason, `${JSON.stringify(text)}: ${err.reason}`);
+      assert.ok(err.message.length < 400);
+      return true;
+    });
+  }
+});
