@@ -8,6 +8,10 @@
  * - Go writes 64-bit integers bare, and `JSON.parse` rounds those beyond 2^53.
  *   {@linkcode quoteUnsafeIntegers} quotes them before parsing, which protobuf-es
  *   accepts for int64 fields, so they stay exact.
+ * - Go `int` is 64-bit. Those fields are protobuf `double`s marked `go_int`
+ *   (a JS number, any size the daemon sends, exact up to 2^53); on the way
+ *   out {@linkcode toGoJson} refuses a value that is not an exact integer
+ *   within ±(2^53 − 1), the largest that cannot be the rounding of another.
  *
  * @example
  * ```ts
@@ -23,7 +27,14 @@
  * @module
  */
 
-import { type DescField, type DescMessage, type JsonValue, ScalarType } from "@bufbuild/protobuf";
+import {
+  type DescField,
+  type DescMessage,
+  getOption,
+  type JsonValue,
+  ScalarType,
+} from "@bufbuild/protobuf";
+import { go_int } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { InvalidArgumentError } from "./errors.ts";
 
 const INT64_TYPES: ReadonlySet<ScalarType> = new Set([
@@ -110,7 +121,26 @@ function writeField(field: DescField, value: JsonValue): string {
   }
 }
 
+const goIntFields = new WeakMap<DescField, boolean>();
+
+/** Whether `field` is a Go `int` on the daemon (the `go_int` option), cached. */
+function isGoInt(field: DescField): boolean {
+  let yes = goIntFields.get(field);
+  if (yes === undefined) {
+    yes = getOption(field, go_int);
+    goIntFields.set(field, yes);
+  }
+  return yes;
+}
+
 function writeScalar(field: DescField, scalar: ScalarType, value: JsonValue): string {
+  if (isGoInt(field) && !(typeof value === "number" && Number.isSafeInteger(value))) {
+    throw new InvalidArgumentError(
+      `Cannot send ${field.parent.name}.${field.jsonName} = ${value}: it is a Go int on the ` +
+        `daemon; pass an integer between -${Number.MAX_SAFE_INTEGER} and ` +
+        `${Number.MAX_SAFE_INTEGER} (2^53 - 1)`,
+    );
+  }
   if (INT64_TYPES.has(scalar) && typeof value === "string" && INTEGER_TEXT.test(value)) {
     return value;
   }

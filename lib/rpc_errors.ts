@@ -101,7 +101,10 @@ const INTERNAL_PREFIX = "internal: ";
  * ```
  */
 export function fromRpcError(err: unknown, ctx: RpcErrorContext): ModeldError {
-  if (err instanceof ModeldError) return err;
+  // Our own refusal (e.g. go_json's InvalidArgumentError while writing the
+  // request), wrapped by Connect on its way out: the request message was never sent.
+  const own = findCause(err, (e) => e instanceof ModeldError);
+  if (own) return own as ModeldError;
   if (ctx.signal?.aborted) {
     const reason = ctx.signal.reason;
     if (reason instanceof DOMException && reason.name === "TimeoutError") {

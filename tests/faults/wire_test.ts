@@ -4,10 +4,17 @@
  */
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create } from "@bufbuild/protobuf";
-import { DecodeChunkSchema } from "../../gen/contenox/transport/v1/compute_pb.ts";
+import { create, fromJson, toJson } from "@bufbuild/protobuf";
+import {
+  DecodeChunkSchema,
+  DecodeRequestSchema,
+  OpenSessionRequestSchema,
+  PrefixStatusSchema,
+} from "../../gen/contenox/transport/v1/compute_pb.ts";
+import { quoteUnsafeIntegers, toGoJson } from "../../lib/go_json.ts";
 import {
   ContextOverflowError,
+  InvalidArgumentError,
   ModeldClient,
   type ModeldError,
   Session,
@@ -81,4 +88,57 @@ Deno.test("item 14: explainContext after the connection is gone reports closed: 
     assert.fail(`threw ${(err as ModeldError).name}: ${(err as Error).message}`);
   }
   assert.equal(report.closed, true);
+});
+
+// Item 13: Go `int` is 64-bit. The daemon accepts NumCtx 2^32 and answers
+// AvailableTokens 4294967294; the client must read that, accept exact integers
+// up to 2^53 - 1, and refuse anything else before sending.
+Deno.test("item 13: a Go int beyond int32 is sent bare and decoded exactly", () => {
+  const req = create(OpenSessionRequestSchema, {
+    modelName: "m",
+    type: "llama",
+    config: { numCtx: 2 ** 32 },
+  });
+  const text = toGoJson(OpenSessionRequestSchema, toJson(OpenSessionRequestSchema, req));
+  assert.match(text, /"NumCtx":4294967296\b/);
+  const status = fromJson(
+    PrefixStatusSchema,
+    JSON.parse(quoteUnsafeIntegers(
+      '{"ReusedTokens":0,"PrefilledTokens":2,"AvailableTokens":4294967294,"ResidentTokens":9007199254740991}',
+    )),
+    { ignoreUnknownFields: true },
+  );
+  assert.equal(status.availableTokens, 4294967294);
+  assert.equal(status.residentTokens, Number.MAX_SAFE_INTEGER);
+});
+
+Deno.test("item 13: Go ints that are not exact integers up to 2^53 - 1 are refused before sending", () => {
+  for (const numCtx of [2 ** 53, 2 ** 64, -(2 ** 53), 1.5, Number.NaN, Infinity]) {
+    const req = create(OpenSessionRequestSchema, { config: { numCtx } });
+    assert.throws(
+      () => toGoJson(OpenSessionRequestSchema, toJson(OpenSessionRequestSchema, req)),
+      (err: unknown) =>
+        err instanceof InvalidArgumentError && /NumCtx|num_ctx/.test(err.message) &&
+        /integer/.test(err.message),
+      String(numCtx),
+    );
+  }
+  // Floats stay floats: a fractional temperature is fine.
+  const d = create(DecodeRequestSchema, {
+    handle: "h",
+    config: { temperature: 0.7, maxTokens: 3 },
+  });
+  assert.match(toGoJson(DecodeRequestSchema, toJson(DecodeRequestSchema, d)), /"Temperature":0\.7/);
+});
+
+Deno.test("item 13: through the test daemon, numCtx 2^32 round-trips and 2^53 is refused unsent", async () => {
+  await using daemon = await startTestDaemon();
+  await using client = new ModeldClient({ dataRoot: daemon.dataRoot });
+  await using session = await client.openSession(model, { config: { numCtx: 2 ** 32 } });
+  const prefix = await session.ensurePrefix({ text: "hello" });
+  assert.equal(prefix.availableTokens, 2 ** 32 - 5);
+  await assert.rejects(
+    () => client.openSession(model, { config: { numCtx: 2 ** 53 } }),
+    InvalidArgumentError,
+  );
 });
