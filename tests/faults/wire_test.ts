@@ -142,3 +142,54 @@ Deno.test("item 13: through the test daemon, numCtx 2^32 round-trips and 2^53 is
     InvalidArgumentError,
   );
 });
+
+/** One raw unary gRPC call with a hand-written JSON body, as a non-TS client could send. */
+async function rawUnary(endpoint: string, fence: string, method: string, json: string) {
+  const { connect } = await import("node:http2");
+  const session = connect(`http://${endpoint}`);
+  try {
+    const body = new TextEncoder().encode(json);
+    const frame = new Uint8Array(5 + body.length);
+    new DataView(frame.buffer).setUint32(1, body.length);
+    frame.set(body, 5);
+    const req = session.request({
+      ":method": "POST",
+      ":path": `/contenox.transport.v1.Compute/${method}`,
+      "content-type": "application/grpc+contenoxtransportjson",
+      "te": "trailers",
+      "x-contenox-owner-instance": fence,
+    });
+    const headers: Record<string, unknown> = {};
+    req.on("response", (h) => Object.assign(headers, h));
+    req.on("trailers", (h) => Object.assign(headers, h));
+    req.end(frame);
+    for await (const _ of req) { /* drain */ }
+    return {
+      status: Number(headers["grpc-status"]),
+      message: decodeURIComponent(String(headers["grpc-message"] ?? "")),
+    };
+  } finally {
+    session.close();
+  }
+}
+
+Deno.test("item 13: the test daemon refuses a fractional Go int as Go's json.Unmarshal does", async () => {
+  await using daemon = await startTestDaemon();
+  const open = (numCtx: string) =>
+    rawUnary(
+      daemon.endpoint,
+      daemon.instanceId,
+      "OpenSession",
+      `{"owner_instance_id":"${daemon.instanceId}","model_name":"m","type":"llama","path":"/m.gguf","config":{"NumCtx":${numCtx}}}`,
+    );
+  const bad = await open("1.5");
+  assert.equal(bad.status, Code.Internal);
+  assert.match(
+    bad.message,
+    /cannot unmarshal number 1\.5 into Go struct field .*NumCtx of type int/,
+  );
+  const huge = await open("1e400");
+  assert.equal(huge.status, Code.Internal);
+  const ok = await open("4294967296");
+  assert.equal(ok.status, 0, ok.message);
+});
