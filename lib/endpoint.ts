@@ -188,5 +188,11 @@ function dnsName(host: string, bad: (reason: string) => Error): string {
     );
   }
   if (/^[\d.]+$/.test(host)) throw bad(`${host} is neither an IP address nor a host name`);
-  return host.toLowerCase();
+  // A name whose last label is a number (f.0.0.0) cannot be carried in a URL
+  // and resolves nowhere in Go; any other rewrite by the URL parser would dial
+  // a host other than the one written.
+  if (asUrl !== host.toLowerCase()) {
+    throw bad(`${host} is neither an IP address nor a host name that can be dialled`);
+  }
+  return asUrl;
 }

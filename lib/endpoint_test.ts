@@ -42,6 +42,7 @@ Deno.test("parseEndpoint: refuses what Go cannot dial, with the reason", () => {
     ["2130706433:80", /write 127\.0\.0\.1/],
     ["0177.0.0.1:80", /write 127\.0\.0\.1/],
     ["999.0.0.1:80", /neither an IP address nor a host name/],
+    ["f.0.0.0:9", /host name that can be dialled/],
     ["[fe80::1%eth0]:80", /neither an IP address nor a host name/],
     ["", /empty/],
     ["a".repeat(400) + ":1", /characters long/],
@@ -56,4 +57,33 @@ Deno.test("parseEndpoint: refuses what Go cannot dial, with the reason", () => {
       return true;
     });
   }
+});
+
+Deno.test("parseEndpoint fuzz: 20000 endpoint-like strings parse to a dialable URL or an InvalidEndpointError", () => {
+  let seed = 0xe7d90;
+  const rand = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x80000000;
+  };
+  const alphabet = "0123456789abcdefx.:[]@/%# -_\u0000\u00e9ABCF";
+  const seeds = ["127.0.0.1:40517", "[::1]:1", "0.0.0.0:9", "[::]:80", "localhost:1", ":5"];
+  let ok = 0;
+  for (let n = 0; n < 20_000; n++) {
+    let s = seeds[n % seeds.length];
+    for (let k = Math.floor(rand() * 4); k >= 0; k--) {
+      const i = Math.floor(rand() * (s.length + 1));
+      const c = alphabet[Math.floor(rand() * alphabet.length)];
+      s = rand() < 0.5 ? s.slice(0, i) + c + s.slice(i) : s.slice(0, i) + c + s.slice(i + 1);
+    }
+    try {
+      const ep = parseEndpoint(s);
+      const url = new URL(ep.url); // what the transport dials
+      assert.equal(`${url.hostname}:${url.port || "80"}`, ep.authority, s);
+      assert.ok(ep.port >= 1 && ep.port <= 65535);
+      ok++;
+    } catch (err) {
+      assert.ok(err instanceof InvalidEndpointError, `${JSON.stringify(s)}: ${err}`);
+    }
+  }
+  assert.ok(ok > 0);
 });
