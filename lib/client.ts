@@ -24,6 +24,7 @@ import {
   DaemonNotRunningError,
   DaemonUnreachableError,
   InvalidArgumentError,
+  InvalidEndpointError,
   ModeldError,
 } from "./errors.ts";
 import { ModeldNode } from "./node.ts";
@@ -166,9 +167,11 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     // searches for the modeld binary) runs only to explain a failure.
     // Pass the option as given: an unset root is resolved inside, where a
     // missing --allow-env is reported as such rather than as a read of ".contenox".
-    let { lease, root } = await readDataRootLease(this.#dataRoot, options.signal);
+    const read = await readDataRootLease(this.#dataRoot, options);
+    let { lease, root } = read;
     if (!lease || !isLive(lease)) {
-      const found = await detect({ dataRoot: this.#dataRoot, signal: options.signal });
+      // Explain with the same read: the lease is read once per call.
+      const found = await detect({ dataRoot: this.#dataRoot, signal: options.signal, read });
       if (found.state !== "running" || !found.lease) {
         throw errorForState(found) ?? new DaemonNotRunningError(found.dataRoot);
       }
@@ -206,7 +209,14 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     if (endpoint === "") {
       throw new DaemonUnreachableError(root, "", "the lease names no endpoint");
     }
-    const conn = dial(endpoint, instanceId);
+    let conn: Connection;
+    try {
+      conn = dial(endpoint, instanceId);
+    } catch (err) {
+      // Go's probe: an endpoint net.Dial cannot dial is an unreachable daemon.
+      if (!(err instanceof InvalidEndpointError)) throw err;
+      throw new DaemonUnreachableError(root, endpoint, err.message, { cause: err });
+    }
     try {
       const health = await unary(conn, "Health", options, (o) => conn.rpc.health({}, o));
       const problem = healthProblem(health, instanceId);

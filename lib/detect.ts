@@ -25,10 +25,11 @@ import {
   DaemonNotRunningError,
   DaemonStaleError,
   type DaemonUnavailableError,
+  LeaseUnreadableError,
   ModeldError,
   PermissionNeededError,
 } from "./errors.ts";
-import { isLive, type LeaseRecord, readLease } from "./lease.ts";
+import { isLive, type LeaseRecord, readLease, type ReadLeaseOptions } from "./lease.ts";
 import { type BinarySource, locateModeld } from "./locate.ts";
 
 /** The states {@linkcode detect} can report (unreachable needs a health probe). */
@@ -42,6 +43,12 @@ export interface DetectResult {
   dataRoot: string;
   /** The parsed lease, live or expired, when one could be read. */
   lease?: LeaseRecord;
+  /**
+   * The lease file that is there but is not a lease (not a regular file, too
+   * large, corrupt). Like Go, such a file counts as no lease for the verdict;
+   * the error of {@linkcode errorForState} says so and names the path.
+   */
+  unreadableLease?: LeaseUnreadableError;
   /** The lease's `meta.endpoint` when running, else "". */
   endpoint: string;
   /** The lease's instance id when running or stale, else "". */
@@ -68,6 +75,14 @@ export interface DetectOptions {
   now?: Date;
   /** Aborts the lease read and the binary's version check. */
   signal?: AbortSignal;
+  /** A deadline for the lease read in milliseconds. */
+  timeoutMs?: number;
+  /**
+   * A lease read already made for this call; when given, the lease is not read again.
+   *
+   * @ignore
+   */
+  read?: DataRootLease;
 }
 
 /**
@@ -96,7 +111,8 @@ export interface DetectOptions {
  * ```
  */
 export async function detect(options: DetectOptions = {}): Promise<DetectResult> {
-  const { root, lease, skipped } = await readDataRootLease(options.dataRoot, options.signal);
+  const { root, lease, unreadableLease, skipped } = options.read ??
+    await readDataRootLease(options.dataRoot, options);
   const now = options.now ?? new Date();
   const live = lease !== undefined && isLive(lease, now);
   const located = await locateModeld(root, { signal: options.signal });
@@ -111,6 +127,7 @@ export async function detect(options: DetectOptions = {}): Promise<DetectResult>
     skipped,
   };
   if (lease) result.lease = lease;
+  if (unreadableLease) result.unreadableLease = unreadableLease;
   if (located.path) {
     result.binary = located.path;
     result.binarySource = located.source;
@@ -143,41 +160,48 @@ export interface DataRootLease {
   root: string;
   /** The lease, when one could be parsed. */
   lease?: LeaseRecord;
+  /** The lease file that is there but could not be read as a lease. */
+  unreadableLease?: LeaseUnreadableError;
   /** Flags whose absence skipped a data root source (see {@linkcode resolveDataRoot}). */
   skipped: string[];
 }
 
 /**
- * Reads the lease of `dataRoot`, or of the resolved default data root. When
- * the default had to skip `$CONTENOX_DATA_ROOT` or the home directory for lack
- * of `--allow-env` and the fallback cannot be read, the error names the
- * `--allow-env` grant (the real fix) rather than a read grant on the fallback.
+ * Reads the lease of `dataRoot`, or of the resolved default data root, once.
+ * A lease file that is there but is not a lease is returned as
+ * `unreadableLease`, not thrown: it names no owner. When the default had to
+ * skip `$CONTENOX_DATA_ROOT` or the home directory for lack of `--allow-env`
+ * and the fallback cannot be read, the error names the `--allow-env` grant (the
+ * real fix) rather than a read grant on the fallback.
  *
  * @param dataRoot The data root; `undefined` or "" for the default.
- * @param signal Aborts the read.
- * @returns The data root, its lease, and the skipped flags.
+ * @param options Aborts the read (an `AbortSignal`, or a signal and a deadline).
+ * @returns The data root, its lease (or why the file is not one), and the skipped flags.
  * @throws {PermissionNeededError} When the lease cannot be read for lack of a permission.
+ * @throws {AbortedError} When the signal aborted the read.
+ * @throws {TimeoutError} When the deadline passed.
  *
  * @example
  * ```ts
  * import { readDataRootLease } from "./detect.ts";
- * const { root, lease } = await readDataRootLease(await Deno.makeTempDir());
+ * const { root, lease } = await readDataRootLease(await Deno.makeTempDir(), { timeoutMs: 1000 });
  * console.log(lease ? `lease in ${root}` : `no lease in ${root}`);
  * ```
  */
 export async function readDataRootLease(
   dataRoot?: string,
-  signal?: AbortSignal,
+  options?: AbortSignal | ReadLeaseOptions,
 ): Promise<DataRootLease> {
+  const readOptions: ReadLeaseOptions = options instanceof AbortSignal
+    ? { signal: options }
+    : { signal: options?.signal, timeoutMs: options?.timeoutMs };
   if (dataRoot) {
-    const lease = await readLease(dataRoot, { signal });
-    return lease ? { root: dataRoot, lease, skipped: [] } : { root: dataRoot, skipped: [] };
+    return { root: dataRoot, ...await readOrExplain(dataRoot, readOptions), skipped: [] };
   }
   const resolved = resolveDataRoot();
   try {
-    const lease = await readLease(resolved.root, { signal });
     const { root, skipped } = resolved;
-    return lease ? { root, lease, skipped } : { root, skipped };
+    return { root, ...await readOrExplain(root, readOptions), skipped };
   } catch (err) {
     if (!(err instanceof PermissionNeededError) || resolved.skipped.length === 0) throw err;
     const vars = resolved.skipped.map((flag) => flag.slice("--allow-env=".length));
@@ -190,6 +214,19 @@ export async function readDataRootLease(
     missing.message += "; or pass dataRoot (new ModeldClient({ dataRoot }), setDataRoot(), " +
       "the CLI's --data-root)";
     throw missing;
+  }
+}
+
+async function readOrExplain(
+  root: string,
+  options: ReadLeaseOptions,
+): Promise<{ lease?: LeaseRecord; unreadableLease?: LeaseUnreadableError }> {
+  try {
+    const lease = await readLease(root, options);
+    return lease ? { lease } : {};
+  } catch (err) {
+    if (err instanceof LeaseUnreadableError) return { unreadableLease: err };
+    throw err;
   }
 }
 
@@ -215,7 +252,10 @@ export function errorForState(result: DetectResult): DaemonUnavailableError | un
       result.skipped.join(" ")
     })`,
   );
-  const options = cause ? { cause } : {};
+  const options = {
+    ...(cause ? { cause } : {}),
+    ...(result.unreadableLease ? { unreadableLease: result.unreadableLease } : {}),
+  };
   switch (result.state) {
     case "running":
       return undefined;

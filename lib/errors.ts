@@ -32,7 +32,8 @@ export type ModeldErrorCode =
   | "daemon_too_old"
   | "invalid_argument"
   | "internal"
-  | "protocol";
+  | "protocol"
+  | "lease_unreadable";
 
 /** Options every {@linkcode ModeldError} constructor takes. */
 export interface ModeldErrorOptions {
@@ -118,6 +119,60 @@ export class DaemonUnavailableError extends ModeldError {
 }
 
 /**
+ * Options of the "no owner" errors: the lease that was there but could not be
+ * read, when that is why there is no owner.
+ */
+export interface UnreadableLeaseOptions extends ModeldErrorOptions {
+  /** The lease file that exists but is not a lease (also the error's `cause`). */
+  unreadableLease?: LeaseUnreadableError;
+}
+
+function noLease(dataRoot: string, unreadable: LeaseUnreadableError | undefined): string {
+  return unreadable
+    ? `the lease file ${unreadable.path} is unreadable (${unreadable.reason})`
+    : `no lease in ${dataRoot}`;
+}
+
+/**
+ * The lease file exists but cannot be a modeld lease: not a regular file (a
+ * directory, a FIFO, a device, a socket), larger than any lease, not JSON, a
+ * field of the wrong type, or a field no modeld writes (an instance id that is
+ * not one). Code `lease_unreadable`. The client reports it as "not running"
+ * (the Go verdict: such a file names no owner) with this error as the cause.
+ *
+ * @example
+ * ```ts
+ * import { LeaseUnreadableError } from "./errors.ts";
+ * const err = new LeaseUnreadableError("/home/me/.contenox/modeld.lease", "it is a directory");
+ * console.assert(err.code === "lease_unreadable" && err.message.includes("directory"));
+ * ```
+ */
+export class LeaseUnreadableError extends ModeldError {
+  /** The lease file's path. */
+  readonly path: string;
+  /** Why it is not a lease, e.g. `it is a FIFO (named pipe), not a file`. */
+  readonly reason: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param path The lease file's path.
+   * @param reason Why it is not a lease.
+   * @param options The cause (an I/O error).
+   */
+  constructor(path: string, reason: string, options: ModeldErrorOptions = {}) {
+    super(
+      "lease_unreadable",
+      `Cannot read the modeld lease ${path}: ${reason} (remove the file, or restart modeld, ` +
+        "which replaces a corrupt lease)",
+      options,
+    );
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/**
  * No lease and no modeld binary could be found.
  *
  * @example
@@ -133,13 +188,14 @@ export class DaemonNotInstalledError extends DaemonUnavailableError {
    * @param dataRoot The data root whose lease was read.
    * @param options The cause.
    */
-  constructor(dataRoot: string, options: ModeldErrorOptions = {}) {
+  constructor(dataRoot: string, options: UnreadableLeaseOptions = {}) {
+    const { unreadableLease, ...rest } = options;
     super(
       "not_installed",
       dataRoot,
-      `modeld is not installed: no lease in ${dataRoot} and no modeld binary found ` +
+      `modeld is not installed: ${noLease(dataRoot, unreadableLease)} and no modeld binary found ` +
         "(set CONTENOX_MODELD_BIN, run `contenox setup`, or put modeld on PATH)",
-      options,
+      { ...rest, cause: unreadableLease ?? rest.cause },
     );
   }
 }
@@ -160,13 +216,17 @@ export class DaemonNotRunningError extends DaemonUnavailableError {
    * @param dataRoot The data root whose lease was read.
    * @param options The cause.
    */
-  constructor(dataRoot: string, options: ModeldErrorOptions = {}) {
+  constructor(dataRoot: string, options: UnreadableLeaseOptions = {}) {
+    const { unreadableLease, ...rest } = options;
+    const start = `\`modeld serve --data-root ${dataRoot}\``;
     super(
       "not_running",
       dataRoot,
-      `modeld is not running: no lease in ${dataRoot} ` +
-        `(start it with \`modeld serve --data-root ${dataRoot}\`)`,
-      { ...options, retryable: true },
+      `modeld is not running: ${noLease(dataRoot, unreadableLease)} ` +
+        (unreadableLease
+          ? `(remove it, or start modeld with ${start}, which replaces a corrupt lease)`
+          : `(start it with ${start})`),
+      { ...rest, cause: unreadableLease ?? rest.cause, retryable: true },
     );
   }
 }
@@ -1077,6 +1137,45 @@ export class InvalidArgumentError extends ModeldError {
    */
   constructor(message: string, options: ModeldErrorOptions = {}) {
     super("invalid_argument", message, options);
+  }
+}
+
+/**
+ * An endpoint (a lease's `meta.endpoint`, or an address passed to
+ * `client.endpoint()`) that Go's `net.Dial` could not dial either, or a legacy
+ * IPv4 form it would not read as an address; nothing was dialled. A lease
+ * naming one makes the daemon unreachable ({@linkcode DaemonUnreachableError},
+ * with this error as its cause), as in Go's probe.
+ *
+ * @example
+ * ```ts
+ * import { InvalidArgumentError, InvalidEndpointError } from "./errors.ts";
+ * const err = new InvalidEndpointError("[::1", "missing ']' in address");
+ * console.assert(err instanceof InvalidArgumentError && err.endpoint === "[::1");
+ * ```
+ */
+export class InvalidEndpointError extends InvalidArgumentError {
+  /** The endpoint as written. */
+  readonly endpoint: string;
+  /** What is wrong with it. */
+  readonly reason: string;
+
+  /**
+   * Creates the error.
+   *
+   * @param endpoint The endpoint as written.
+   * @param reason What is wrong with it.
+   * @param options The cause.
+   */
+  constructor(endpoint: string, reason: string, options: ModeldErrorOptions = {}) {
+    const shown = endpoint.length > 80 ? `${endpoint.slice(0, 80)}…` : endpoint;
+    super(
+      `Cannot dial ${JSON.stringify(shown)}: not a modeld endpoint: ${reason} ` +
+        "(expected host:port, e.g. 127.0.0.1:40517 or [::1]:40517)",
+      options,
+    );
+    this.endpoint = endpoint;
+    this.reason = reason;
   }
 }
 

@@ -8,6 +8,10 @@
  * - Go writes 64-bit integers bare, and `JSON.parse` rounds those beyond 2^53.
  *   {@linkcode quoteUnsafeIntegers} quotes them before parsing, which protobuf-es
  *   accepts for int64 fields, so they stay exact.
+ * - Go `int` is 64-bit. Those fields are protobuf `double`s marked `go_int`
+ *   (a JS number, any size the daemon sends, exact up to 2^53); on the way
+ *   out {@linkcode toGoJson} refuses a value that is not an exact integer
+ *   within ±(2^53 − 1), the largest that cannot be the rounding of another.
  *
  * @example
  * ```ts
@@ -23,7 +27,14 @@
  * @module
  */
 
-import { type DescField, type DescMessage, type JsonValue, ScalarType } from "@bufbuild/protobuf";
+import {
+  type DescField,
+  type DescMessage,
+  getOption,
+  type JsonValue,
+  ScalarType,
+} from "@bufbuild/protobuf";
+import { go_int } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { InvalidArgumentError } from "./errors.ts";
 
 const INT64_TYPES: ReadonlySet<ScalarType> = new Set([
@@ -110,7 +121,26 @@ function writeField(field: DescField, value: JsonValue): string {
   }
 }
 
+const goIntFields = new WeakMap<DescField, boolean>();
+
+/** Whether `field` is a Go `int` on the daemon (the `go_int` option), cached. */
+function isGoInt(field: DescField): boolean {
+  let yes = goIntFields.get(field);
+  if (yes === undefined) {
+    yes = getOption(field, go_int);
+    goIntFields.set(field, yes);
+  }
+  return yes;
+}
+
 function writeScalar(field: DescField, scalar: ScalarType, value: JsonValue): string {
+  if (isGoInt(field) && !(typeof value === "number" && Number.isSafeInteger(value))) {
+    throw new InvalidArgumentError(
+      `Cannot send ${field.parent.name}.${field.jsonName} = ${value}: it is a Go int on the ` +
+        `daemon; pass an integer between -${Number.MAX_SAFE_INTEGER} and ` +
+        `${Number.MAX_SAFE_INTEGER} (2^53 - 1)`,
+    );
+  }
   if (INT64_TYPES.has(scalar) && typeof value === "string" && INTEGER_TEXT.test(value)) {
     return value;
   }
@@ -182,4 +212,69 @@ export function quoteUnsafeIntegers(text: string): string {
     i++;
   }
   return last === 0 ? text : out + text.slice(last);
+}
+
+const INT64_MAX = 2n ** 63n - 1n;
+const INT64_MIN = -(2n ** 63n);
+
+/**
+ * Where a decoded request breaks Go's `int` rules, the way Go's
+ * `json.Unmarshal` would refuse it: a `go_int` field holding a fraction, an
+ * exponent beyond int64, or a quoted number. Servers written in TypeScript
+ * (the test daemon) call it on the parsed JSON, after
+ * {@linkcode quoteUnsafeIntegers}, before protobuf-es reads it as a double.
+ *
+ * @param desc The message descriptor of `json`.
+ * @param json The parsed request.
+ * @returns Go's error text, e.g. `json: cannot unmarshal number 1.5 into Go
+ *   struct field Config.NumCtx of type int`, or `undefined` when it is fine.
+ *
+ * @example
+ * ```ts
+ * import { ConfigSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
+ * import { goIntProblem } from "./go_json.ts";
+ * console.assert(goIntProblem(ConfigSchema, { NumCtx: 4096 }) === undefined);
+ * console.assert(goIntProblem(ConfigSchema, { NumCtx: 1.5 })?.includes("of type int"));
+ * ```
+ */
+export function goIntProblem(desc: DescMessage, json: JsonValue): string | undefined {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return undefined;
+  for (const [key, value] of Object.entries(json)) {
+    // Go matches keys case-insensitively.
+    const field = desc.fields.find((f) => f.jsonName.toLowerCase() === key.toLowerCase());
+    if (!field || value === null || value === undefined) continue;
+    const where = `${desc.name}.${field.jsonName}`;
+    const check = (v: JsonValue): string | undefined => {
+      if (v === null || !isGoInt(field)) return undefined;
+      if (typeof v === "number") {
+        if (Number.isInteger(v) && Number.isFinite(v) && Number.isSafeInteger(v)) return undefined;
+        return `json: cannot unmarshal number ${v} into Go struct field ${where} of type int`;
+      }
+      // quoteUnsafeIntegers quoted integers beyond 2^53; Go takes them up to int64.
+      if (typeof v === "string" && INTEGER_TEXT.test(v) && !Number.isSafeInteger(Number(v))) {
+        const n = BigInt(v);
+        if (n >= INT64_MIN && n <= INT64_MAX) return undefined;
+        return `json: cannot unmarshal number ${v} into Go struct field ${where} of type int`;
+      }
+      return `json: cannot unmarshal ${typeof v} into Go struct field ${where} of type int`;
+    };
+    let problem: string | undefined;
+    if (field.fieldKind === "scalar") problem = check(value);
+    else if (field.fieldKind === "list" && Array.isArray(value)) {
+      for (const v of value) {
+        problem = field.listKind === "message" ? goIntProblem(field.message, v) : check(v);
+        if (problem) break;
+      }
+    } else if (field.fieldKind === "message") problem = goIntProblem(field.message, value);
+    else if (
+      field.fieldKind === "map" && field.mapKind === "message" && typeof value === "object"
+    ) {
+      for (const v of Object.values(value as Record<string, JsonValue>)) {
+        problem = goIntProblem(field.message, v);
+        if (problem) break;
+      }
+    }
+    if (problem) return problem;
+  }
+  return undefined;
 }

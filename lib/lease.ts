@@ -3,8 +3,13 @@
  * the running daemon, its endpoint and its fencing token (`instance_id`).
  *
  * Reading side (what a client needs): {@linkcode readLease},
- * {@linkcode parseLease} and {@linkcode isLive}. A lease that cannot be parsed
- * counts as no lease, as in the Go reader.
+ * {@linkcode parseLease} and {@linkcode isLive}. The read is bounded: at most
+ * {@linkcode MAX_LEASE_BYTES} bytes, regular files only (a FIFO, a device, a
+ * directory or a socket named `modeld.lease` is refused before it is opened,
+ * and the open never blocks), the caller's signal and deadline honoured. A
+ * file that is there but is not a lease throws {@linkcode LeaseUnreadableError}
+ * naming the path; callers such as `detect()` report it as "not running", the
+ * Go reader's verdict, with that error as the cause.
  *
  * Writing side (for test daemons written in TypeScript):
  * {@linkcode acquireLease} returns a {@linkcode LeaseHandle} to renew and
@@ -25,8 +30,16 @@
  * @module
  */
 
+import { constants as fsConstants, promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { isPermissionError, ModeldError, PermissionNeededError } from "./errors.ts";
+import {
+  AbortedError,
+  isPermissionError,
+  LeaseUnreadableError,
+  ModeldError,
+  PermissionNeededError,
+  TimeoutError,
+} from "./errors.ts";
 
 /**
  * The lease file name inside the data root.
@@ -199,8 +212,9 @@ const MAX_DATE_MS = 8.64e15;
  * Parses the text of a lease file. Returns `undefined` for anything the Go
  * reader would reject (not JSON, truncated, wrong field types, invalid times)
  * and, stricter than Go, for a record missing `instance_id`, `renewed_at` or
- * `ttl`: such a file cannot name a live owner, so it reads as "no lease".
- * Absent `pid`, `host`, `acquired_at` and `meta` take Go's zero values.
+ * `ttl`, or holding text no modeld writes (see {@linkcode leaseProblem}): such
+ * a file cannot name a live owner. Absent `pid`, `host`, `acquired_at` and
+ * `meta` take Go's zero values.
  *
  * @param text The file's content.
  * @returns The record, or `undefined` when the file is corrupt.
@@ -216,49 +230,132 @@ const MAX_DATE_MS = 8.64e15;
  * ```
  */
 export function parseLease(text: string): LeaseRecord | undefined {
+  const parsed = decodeLease(text);
+  return typeof parsed === "string" ? undefined : parsed;
+}
+
+/**
+ * Why the text of a lease file is not a modeld lease, or `undefined` when it
+ * is one. The reasons never quote the file's text (it may be huge or hold
+ * terminal escapes), only what is wrong with it.
+ *
+ * Besides Go's own checks, it bounds what a lease may carry, since every field
+ * ends up in a terminal, an error message or an HTTP/2 header: `instance_id`
+ * at most {@linkcode MAX_INSTANCE_ID_CHARS} visible ASCII characters (it is sent
+ * as the fence header; modeld writes a 36-character UUID), `host` and every
+ * `meta` key and value at most {@linkcode MAX_LEASE_TEXT_CHARS} characters
+ * without control characters.
+ *
+ * @param text The file's content.
+ * @returns The reason, e.g. `instance_id is not a modeld instance id (…)`, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { leaseProblem } from "./lease.ts";
+ * console.assert(leaseProblem("") === "the file is empty");
+ * console.assert(leaseProblem('{"instance_id":5}') === "instance_id is not a string");
+ * ```
+ */
+export function leaseProblem(text: string): string | undefined {
+  const parsed = decodeLease(text);
+  return typeof parsed === "string" ? parsed : undefined;
+}
+
+/**
+ * The longest `instance_id` accepted: modeld writes a 36-character UUID.
+ *
+ * @example
+ * ```ts
+ * import { MAX_INSTANCE_ID_CHARS } from "./lease.ts";
+ * console.assert(crypto.randomUUID().length <= MAX_INSTANCE_ID_CHARS);
+ * ```
+ */
+export const MAX_INSTANCE_ID_CHARS = 128;
+
+/**
+ * The longest `host` or `meta` key or value accepted (a host name is at most
+ * 255 bytes, an endpoint `[host]:port` a few more).
+ *
+ * @example
+ * ```ts
+ * import { MAX_LEASE_TEXT_CHARS } from "./lease.ts";
+ * console.assert(MAX_LEASE_TEXT_CHARS === 1024);
+ * ```
+ */
+export const MAX_LEASE_TEXT_CHARS = 1024;
+
+const INSTANCE_ID = /^[\x21-\x7e]*$/;
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+function textProblem(name: string, value: string): string | undefined {
+  if (value.length > MAX_LEASE_TEXT_CHARS) {
+    return `${name} is ${value.length} characters long, more than any lease holds (${MAX_LEASE_TEXT_CHARS})`;
+  }
+  if (CONTROL.test(value)) return `${name} contains control characters`;
+  return undefined;
+}
+
+function decodeLease(text: string): LeaseRecord | string {
+  if (text.trim() === "") return "the file is empty";
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch {
-    return undefined;
+    return "the file is not JSON";
   }
-  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) return undefined;
+  if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
+    return "the file is not a JSON object";
+  }
   const obj = raw as Record<string, unknown>;
   // Go's decoder treats an explicit null like an absent key.
   const field = (key: string): unknown => obj[key] ?? undefined;
 
   const instanceId = field("instance_id");
-  if (typeof instanceId !== "string") return undefined;
+  if (instanceId === undefined) return "instance_id is missing";
+  if (typeof instanceId !== "string") return "instance_id is not a string";
+  if (instanceId.length > MAX_INSTANCE_ID_CHARS || !INSTANCE_ID.test(instanceId)) {
+    return `instance_id is not a modeld instance id (${instanceId.length} characters; ` +
+      `modeld writes a UUID, at most ${MAX_INSTANCE_ID_CHARS} visible ASCII characters are accepted)`;
+  }
 
   const pid = field("pid") ?? 0;
-  if (typeof pid !== "number" || !Number.isInteger(pid)) return undefined;
+  if (typeof pid !== "number" || !Number.isInteger(pid)) return "pid is not an integer";
   const host = field("host") ?? "";
-  if (typeof host !== "string") return undefined;
+  if (typeof host !== "string") return "host is not a string";
+  const hostProblem = textProblem("host", host);
+  if (hostProblem) return hostProblem;
 
   const renewedText = field("renewed_at");
-  if (typeof renewedText !== "string") return undefined;
+  if (renewedText === undefined) return "renewed_at is missing";
+  if (typeof renewedText !== "string") return "renewed_at is not a string";
   const renewed = parseRfc3339(renewedText);
-  if (!renewed) return undefined;
+  if (!renewed) return "renewed_at is not an RFC 3339 time";
 
   const acquiredText = field("acquired_at") ?? "";
-  if (typeof acquiredText !== "string") return undefined;
+  if (typeof acquiredText !== "string") return "acquired_at is not a string";
   let acquiredAt = goZeroTime();
   if (acquiredText !== "") {
     const acquired = parseRfc3339(acquiredText);
-    if (!acquired) return undefined;
+    if (!acquired) return "acquired_at is not an RFC 3339 time";
     acquiredAt = acquired.date;
   }
 
   const ttlNanos = field("ttl");
-  if (typeof ttlNanos !== "number" || !Number.isInteger(ttlNanos)) return undefined;
+  if (ttlNanos === undefined) return "ttl is missing";
+  if (typeof ttlNanos !== "number" || !Number.isInteger(ttlNanos)) {
+    return "ttl is not an integer number of nanoseconds";
+  }
 
   const meta: Record<string, string> = {};
   const rawMeta = field("meta");
   if (rawMeta !== undefined) {
-    if (typeof rawMeta !== "object" || Array.isArray(rawMeta)) return undefined;
+    if (typeof rawMeta !== "object" || Array.isArray(rawMeta)) return "meta is not an object";
     for (const [k, v] of Object.entries(rawMeta as Record<string, unknown>)) {
       if (v === null) continue; // Go leaves a null map value as ""; drop it.
-      if (typeof v !== "string") return undefined;
+      if (typeof v !== "string") return "a meta value is not a string";
+      const problem = textProblem("a meta key", k) ?? textProblem(`meta value of a key`, v);
+      if (problem) return problem;
       meta[k] = v;
     }
   }
@@ -327,25 +424,52 @@ export function leasePath(dataRoot: string): string {
 
 /** Options for {@linkcode readLease}. */
 export interface ReadLeaseOptions {
-  /** Aborts the read. */
+  /** Aborts the read ({@linkcode AbortedError}; a `TimeoutError` reason gives {@linkcode TimeoutError}). */
   signal?: AbortSignal;
+  /** A deadline for the read in milliseconds ({@linkcode TimeoutError}). */
+  timeoutMs?: number;
 }
 
 /**
- * Reads and parses `<dataRoot>/modeld.lease`. A missing or corrupt file gives
- * `undefined`. Needs `--allow-read` on the data root; without it, throws
- * {@linkcode PermissionNeededError} instead of prompting. Other I/O errors
- * (the path is a directory, the OS denies access) are thrown as they are.
+ * The largest lease file read, 64 KiB. modeld writes about 300 bytes (a UUID,
+ * a pid, a host name, two times, a ttl, an endpoint and a backend); even a
+ * 255-byte host name and a long IPv6 endpoint stay under 1 KiB. 64 KiB leaves
+ * room for any future meta keys while keeping a hostile or mistaken file (a
+ * 50 MB log, `/dev/zero`) from costing more than one small buffer. Go's reader
+ * has no limit; it refuses such files only because they do not parse.
+ *
+ * @example
+ * ```ts
+ * import { MAX_LEASE_BYTES } from "./lease.ts";
+ * console.assert(MAX_LEASE_BYTES === 65536);
+ * ```
+ */
+export const MAX_LEASE_BYTES = 64 * 1024;
+
+/**
+ * Reads and parses `<dataRoot>/modeld.lease`, reading it once and at most
+ * {@linkcode MAX_LEASE_BYTES} bytes of it. A missing file (or a dangling
+ * symlink) gives `undefined`. A file that is there but is not a lease throws
+ * {@linkcode LeaseUnreadableError} with the path and the reason: a directory,
+ * FIFO, device or socket (checked with `stat` before opening, and again on the
+ * open file, which is opened non-blocking so a FIFO or device never blocks), a
+ * file larger than {@linkcode MAX_LEASE_BYTES}, text that is not a lease (see
+ * {@linkcode leaseProblem}), or an I/O error. Symlinks are followed, as Go does.
+ * Needs `--allow-read` on the data root; without it, throws
+ * {@linkcode PermissionNeededError} instead of prompting.
  *
  * @param dataRoot The data root directory.
- * @param options An abort signal.
- * @returns The record, or `undefined` when there is no usable lease.
+ * @param options An abort signal and a deadline.
+ * @returns The record, or `undefined` when there is no lease file.
+ * @throws {LeaseUnreadableError} When the file is there but is not a lease.
  * @throws {PermissionNeededError} When `--allow-read=<dataRoot>` was not granted.
+ * @throws {AbortedError} When the signal aborted the read.
+ * @throws {TimeoutError} When `timeoutMs` passed, or the signal's reason is a `TimeoutError`.
  *
  * @example
  * ```ts
  * import { readLease } from "@contenox/modeldconn";
- * const rec = await readLease(await Deno.makeTempDir());
+ * const rec = await readLease(await Deno.makeTempDir(), { timeoutMs: 1000 });
  * console.log(rec ? `instance ${rec.instanceId}` : "no lease");
  * ```
  */
@@ -358,14 +482,170 @@ export async function readLease(
   if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
     throw new PermissionNeededError("--allow-read", dataRoot, purpose);
   }
+  using deadline = new ReadDeadline(path, options);
+  let bytes: Uint8Array | undefined;
   try {
-    return parseLease(await Deno.readTextFile(path, { signal: options.signal }));
+    bytes = await readBounded(path, deadline);
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    if (err instanceof ModeldError) throw err;
     if (isPermissionError(err)) {
       throw new PermissionNeededError("--allow-read", dataRoot, purpose, { cause: err });
     }
+    throw new LeaseUnreadableError(path, (err as Error).message ?? String(err), { cause: err });
+  }
+  if (bytes === undefined) return undefined;
+  const parsed = decodeLease(new TextDecoder().decode(bytes));
+  if (typeof parsed === "string") {
+    throw new LeaseUnreadableError(path, `not a modeld lease: ${parsed}`);
+  }
+  return parsed;
+}
+
+/** The caller's signal and deadline for one lease read; every await goes through it. */
+class ReadDeadline implements Disposable {
+  readonly #path: string;
+  readonly #signal?: AbortSignal;
+  readonly #stopped: Promise<never>;
+  #timer?: ReturnType<typeof setTimeout>;
+  #timedOut = false;
+  #cleanup: () => void = () => {};
+
+  constructor(path: string, options: ReadLeaseOptions) {
+    this.#path = path;
+    this.#signal = options.signal;
+    this.#stopped = new Promise<never>((_, reject) => {
+      const onAbort = () => reject(this.#error());
+      this.#signal?.addEventListener("abort", onAbort, { once: true });
+      const ms = options.timeoutMs;
+      if (ms !== undefined && Number.isFinite(ms)) {
+        this.#timer = setTimeout(() => {
+          this.#timedOut = true;
+          onAbort();
+        }, Math.max(0, ms));
+      }
+      this.#cleanup = () => this.#signal?.removeEventListener("abort", onAbort);
+    });
+    this.#stopped.catch(() => {}); // observed through run()
+  }
+
+  #error(): ModeldError {
+    const what = `Reading the modeld lease ${this.#path}`;
+    const reason = this.#signal?.aborted ? this.#signal.reason : undefined;
+    if (this.#timedOut || (reason instanceof DOMException && reason.name === "TimeoutError")) {
+      return new TimeoutError(what, { cause: reason });
+    }
+    return new AbortedError(what, { cause: reason });
+  }
+
+  /** Throws when aborted or past the deadline. */
+  check(): void {
+    if (this.#timedOut || this.#signal?.aborted) throw this.#error();
+  }
+
+  /**
+   * Awaits `op`, or stops at the abort or deadline. An abandoned `op` still
+   * settles in the background; `orphan` disposes of its result then.
+   */
+  async run<T>(op: Promise<T>, orphan?: (value: T) => void): Promise<T> {
+    this.check();
+    let abandoned = false;
+    op.then((v) => abandoned && orphan?.(v), () => {});
+    try {
+      return await Promise.race([op, this.#stopped]);
+    } catch (err) {
+      abandoned = true;
+      throw err;
+    }
+  }
+
+  [Symbol.dispose](): void {
+    clearTimeout(this.#timer);
+    this.#cleanup();
+  }
+}
+
+/** What kind of non-regular file `info` is, in words. */
+function fileKind(
+  info: { isDirectory: boolean; isFile: boolean } & Partial<Deno.FileInfo>,
+): string {
+  if (info.isDirectory) return "a directory";
+  if (info.isFifo) return "a FIFO (named pipe)";
+  if (info.isCharDevice) return "a character device";
+  if (info.isBlockDevice) return "a block device";
+  if (info.isSocket) return "a socket";
+  return "not a regular file";
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof Deno.errors.NotFound ||
+    (err as { code?: string } | null)?.code === "ENOENT";
+}
+
+/**
+ * The file's bytes (at most MAX_LEASE_BYTES), `undefined` when it does not
+ * exist. Refuses anything but a regular file before reading it.
+ */
+async function readBounded(path: string, deadline: ReadDeadline): Promise<Uint8Array | undefined> {
+  let info: Deno.FileInfo;
+  try {
+    info = await deadline.run(Deno.lstat(path));
+    if (info.isSymlink) info = await deadline.run(Deno.stat(path)); // Go follows symlinks
+  } catch (err) {
+    if (isNotFound(err)) return undefined; // no file, or a dangling symlink
     throw err;
+  }
+  const refuse = (kind: string) =>
+    new LeaseUnreadableError(path, `it is ${kind}, not a lease file`);
+  if (!info.isFile) throw refuse(fileKind(info));
+  const tooLarge = (size: number | string) =>
+    new LeaseUnreadableError(
+      path,
+      `it is ${size} bytes, larger than any lease (at most ${MAX_LEASE_BYTES} bytes are read)`,
+    );
+  if (info.size > MAX_LEASE_BYTES) throw tooLarge(info.size);
+
+  // The file may have been swapped for a FIFO or device since stat():
+  // O_NONBLOCK keeps open(2) from waiting for a writer, O_NOCTTY keeps a tty
+  // from becoming ours, and the open file is checked again.
+  const flags = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (fsConstants.O_NOCTTY ?? 0);
+  let handle: fsp.FileHandle;
+  try {
+    handle = await deadline.run(fsp.open(path, flags), (h) => void h.close().catch(() => {}));
+  } catch (err) {
+    if (isNotFound(err)) return undefined; // removed since stat()
+    throw err;
+  }
+  try {
+    const opened = await deadline.run(handle.stat());
+    if (!opened.isFile()) {
+      throw refuse(
+        opened.isDirectory()
+          ? "a directory"
+          : opened.isFIFO()
+          ? "a FIFO (named pipe)"
+          : opened.isCharacterDevice()
+          ? "a character device"
+          : opened.isBlockDevice()
+          ? "a block device"
+          : opened.isSocket()
+          ? "a socket"
+          : "not a regular file",
+      );
+    }
+    // One byte more than the cap tells a file that grew since stat().
+    const buffer = new Uint8Array(MAX_LEASE_BYTES + 1);
+    let length = 0;
+    while (length < buffer.length) {
+      const { bytesRead } = await deadline.run(
+        handle.read(buffer, length, buffer.length - length, null),
+      );
+      if (bytesRead === 0) break;
+      length += bytesRead;
+    }
+    if (length > MAX_LEASE_BYTES) throw tooLarge(`more than ${MAX_LEASE_BYTES}`);
+    return buffer.subarray(0, length);
+  } finally {
+    await handle.close().catch(() => {});
   }
 }
 
@@ -688,11 +968,14 @@ function hostname(): string {
   }
 }
 
+/** The writer's read: bounded like a reader's; a file that is not a lease is no lease (Go takes it over). */
 async function readRecord(path: string): Promise<LeaseRecord | undefined> {
+  using deadline = new ReadDeadline(path, {});
   try {
-    return parseLease(await Deno.readTextFile(path));
+    const bytes = await readBounded(path, deadline);
+    return bytes && parseLease(new TextDecoder().decode(bytes));
   } catch (err) {
-    if (err instanceof Deno.errors.NotFound) return undefined;
+    if (err instanceof LeaseUnreadableError) return undefined;
     throw err;
   }
 }

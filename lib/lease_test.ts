@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { LeaseUnreadableError } from "./errors.ts";
 import {
   acquireLease,
   formatRfc3339,
@@ -202,10 +203,11 @@ Deno.test("readLease: missing file, Go fixture, corrupt file", async () => {
     assert.equal(await readLease(join(root, "no-such-dir")), undefined);
     await Deno.writeTextFile(join(root, LEASE_FILE_NAME), CONTRACT_EXAMPLE);
     assert.equal((await readLease(root))?.endpoint, "127.0.0.1:40517");
+    // A file that is there but is not a lease is an error naming it, not "no lease".
     await Deno.writeTextFile(join(root, LEASE_FILE_NAME), '{"instance_id": "a", "pid');
-    assert.equal(await readLease(root), undefined);
+    await assert.rejects(readLease(root), LeaseUnreadableError);
     await Deno.writeTextFile(join(root, LEASE_FILE_NAME), "");
-    assert.equal(await readLease(root), undefined);
+    await assert.rejects(readLease(root), /modeld\.lease: not a modeld lease: the file is empty/);
   } finally {
     await Deno.remove(root, { recursive: true });
   }

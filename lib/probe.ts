@@ -20,9 +20,10 @@ import { detect, type DetectResult, errorForState } from "./detect.ts";
 import {
   type DaemonUnavailableError,
   DaemonUnreachableError,
+  InvalidEndpointError,
   PermissionNeededError,
 } from "./errors.ts";
-import { dial } from "./transport.ts";
+import { type Connection, dial } from "./transport.ts";
 
 /** The five probe states. */
 export type ProbeState = DetectResult["state"] | "unreachable";
@@ -60,7 +61,11 @@ export interface ProbeOptions extends CallOptions {
  * ```
  */
 export async function probe(options: ProbeOptions = {}): Promise<ProbeResult> {
-  const found = await detect({ dataRoot: options.dataRoot, signal: options.signal });
+  const found = await detect({
+    dataRoot: options.dataRoot,
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+  });
   if (found.state !== "running") {
     return { ...found, error: errorForState(found) };
   }
@@ -70,7 +75,15 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeResult> {
     error: new DaemonUnreachableError(found.dataRoot, found.endpoint, reason, { cause }),
   });
   if (found.endpoint === "") return unreachable("the lease names no endpoint");
-  using conn = dial(found.endpoint, "");
+  let dialed: Connection;
+  try {
+    dialed = dial(found.endpoint, "");
+  } catch (err) {
+    // Go's probe: an endpoint net.Dial cannot dial is an unreachable daemon.
+    if (err instanceof InvalidEndpointError) return unreachable(err.message, err);
+    throw err;
+  }
+  using conn = dialed;
   let health: HealthResponse;
   try {
     health = await unary(conn, "Health", options, (o) => conn.rpc.health({}, o));

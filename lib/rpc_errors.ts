@@ -74,7 +74,14 @@ const SENTINEL_TEXTS: ReadonlyArray<readonly [string, DaemonErrorToken]> = [
   ["model not found in modeld's local store", "model_not_found"],
   ["model content digest mismatch", "digest_mismatch"],
   ["unsupported model backend type", "unsupported_model_type"],
+  // v0.32.3's llama backend had its own error values, not the transport's
+  // sentinels: unary calls carry them as `internal: llama: …` (contract 6.2).
+  ["llama: context overflow", "context_overflow"],
+  ["llama: session closed", "session_closed"],
 ];
+
+/** The prefix the daemon puts on an error that matches none of its tokens. */
+const INTERNAL_PREFIX = "internal: ";
 
 /**
  * Maps anything a call threw to a {@linkcode ModeldError}.
@@ -94,7 +101,10 @@ const SENTINEL_TEXTS: ReadonlyArray<readonly [string, DaemonErrorToken]> = [
  * ```
  */
 export function fromRpcError(err: unknown, ctx: RpcErrorContext): ModeldError {
-  if (err instanceof ModeldError) return err;
+  // Our own refusal (e.g. go_json's InvalidArgumentError while writing the
+  // request), wrapped by Connect on its way out: the request message was never sent.
+  const own = findCause(err, (e) => e instanceof ModeldError);
+  if (own) return own as ModeldError;
   if (ctx.signal?.aborted) {
     const reason = ctx.signal.reason;
     if (reason instanceof DOMException && reason.name === "TimeoutError") {
@@ -194,8 +204,11 @@ function classifyMessage(
     const detail = message.slice(colon + 2);
     return daemonErrorFor(head, { grpcCode, detail, rpc, cause }, overflow());
   }
+  const text0 = message.startsWith(INTERNAL_PREFIX)
+    ? message.slice(INTERNAL_PREFIX.length)
+    : message;
   for (const [text, token] of SENTINEL_TEXTS) {
-    if (message.startsWith(text)) {
+    if (text0.startsWith(text)) {
       return daemonErrorFor(token, { grpcCode, detail: message, rpc, cause }, {
         ...parseOverflowText(message),
         ...overflow(),

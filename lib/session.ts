@@ -18,14 +18,16 @@
  * @module
  */
 
-import type {
-  ContextReport,
-  DecodeConfig,
-  PrefixInput,
-  PrefixStatus,
-  SessionSnapshot,
-  SuffixInput,
-  SuffixStatus,
+import { create } from "@bufbuild/protobuf";
+import {
+  type ContextReport,
+  ContextReportSchema,
+  type DecodeConfig,
+  type PrefixInput,
+  type PrefixStatus,
+  type SessionSnapshot,
+  type SuffixInput,
+  type SuffixStatus,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { DecodeStream } from "./decode_stream.ts";
 import {
@@ -163,11 +165,14 @@ export class Session implements AsyncDisposable {
   }
 
   /**
-   * Reports what the daemon holds for this session. A handle the daemon
-   * closed (slot switch, idle reap) reports `closed: true`.
+   * Reports what the daemon holds for this session. Like Go's
+   * `ExplainContext`, it never throws: when the report cannot be had (the
+   * daemon dropped the handle after a slot switch or an idle reap, the session
+   * was closed, the connection is gone, the call timed out) it returns a
+   * report with only `closed: true`.
    *
    * @param options Signal and timeout.
-   * @returns The context report.
+   * @returns The context report; `{ closed: true, … zeros }` on any error.
    *
    * @example
    * ```ts ignore
@@ -176,13 +181,18 @@ export class Session implements AsyncDisposable {
    * ```
    */
   async explainContext(options: CallOptions = {}): Promise<ContextReport> {
-    this.#assertOpen("explainContext");
-    return await unary(
-      this.#conn,
-      "ExplainContext",
-      options,
-      (o) => this.#conn.rpc.explainContext({ handle: this.handle }, o),
-    );
+    try {
+      this.#assertOpen("explainContext");
+      return await unary(
+        this.#conn,
+        "ExplainContext",
+        options,
+        (o) => this.#conn.rpc.explainContext({ handle: this.handle }, o),
+      );
+    } catch {
+      // Go: `if err != nil { return transport.ContextReport{Closed: true} }`.
+      return create(ContextReportSchema, { closed: true });
+    }
   }
 
   /**

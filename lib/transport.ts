@@ -27,6 +27,7 @@ import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalClientFn, UniversalClientRequest } from "@connectrpc/connect/protocol";
 import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
+import { parseEndpoint } from "./endpoint.ts";
 import { PermissionNeededError } from "./errors.ts";
 import { quoteUnsafeIntegers, toGoJson } from "./go_json.ts";
 
@@ -97,7 +98,7 @@ export interface Connection extends Disposable, AsyncDisposable {
  * ```
  */
 export function endpointUrl(endpoint: string): string {
-  return `http://${endpoint}`;
+  return parseEndpoint(endpoint).url;
 }
 
 /**
@@ -113,8 +114,7 @@ export function endpointUrl(endpoint: string): string {
  * ```
  */
 export function endpointHost(endpoint: string): string {
-  const url = new URL(endpointUrl(endpoint));
-  return url.hostname;
+  return parseEndpoint(endpoint).dialHost;
 }
 
 /**
@@ -123,6 +123,7 @@ export function endpointHost(endpoint: string): string {
  * @param endpoint The daemon's `host:port`.
  * @param instanceId The lease instance id to fence with ("" = unfenced).
  * @returns The connection.
+ * @throws {InvalidEndpointError} When `endpoint` is not a `host:port` Go could dial.
  * @throws {PermissionNeededError} When the script may not connect to `endpoint`.
  *
  * @example
@@ -133,13 +134,17 @@ export function endpointHost(endpoint: string): string {
  * ```
  */
 export function dial(endpoint: string, instanceId: string): Connection {
-  const host = endpointHost(endpoint);
+  const target = parseEndpoint(endpoint); // wildcards dial loopback; see endpoint.ts
   // Ask first: a missing grant must be an error that names the flag, never a prompt.
-  const netState = Deno.permissions.querySync({ name: "net", host: endpoint }).state;
+  const netState = Deno.permissions.querySync({ name: "net", host: target.authority }).state;
   if (netState !== "granted") {
-    throw new PermissionNeededError("--allow-net", host, `connect to modeld at ${endpoint}`);
+    throw new PermissionNeededError(
+      "--allow-net",
+      target.dialHost,
+      `connect to modeld at ${endpoint}`,
+    );
   }
-  const baseUrl = endpointUrl(endpoint);
+  const baseUrl = target.url;
   const sessions = new Http2SessionManager(baseUrl, {
     // No pings: grpc-go answers more than one ping per 5 minutes with GOAWAY.
     pingIntervalMs: Number.POSITIVE_INFINITY,

@@ -199,9 +199,10 @@ Deno.test("[test daemon v0.36.0] re-dials when the lease names a new instance", 
     await using second = await startTestDaemon({ dataRoot });
     assert.notEqual(second.instanceId, first.instanceId);
     await assert.rejects(
-      () => session.explainContext(),
+      () => session.ensurePrefix({ text: "x" }),
       (e: Error) => e instanceof StaleFenceError || (e as { code?: string }).code === "unavailable",
     );
+    assert.equal((await session.explainContext()).closed, true); // as Go: never throws
     assert.equal((await client.health()).instanceId, second.instanceId);
   } finally {
     await Deno.remove(dataRoot, { recursive: true });

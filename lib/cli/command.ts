@@ -196,7 +196,7 @@ export async function chooseModel(
   const name = ctx.flags.string("model");
   const path = ctx.flags.string("path");
   const type = ctx.flags.string("type");
-  const numCtx = ctx.flags.int("ctx", { min: 1, max: 2 ** 31 - 1 });
+  const numCtx = ctx.flags.int("ctx", { min: 1, max: Number.MAX_SAFE_INTEGER }); // a Go int
   if (name === "") throw new UsageError("Invalid --model: pass a model name");
   if (path === "") throw new UsageError("Invalid --path: pass the model file's path");
   const chosen: ChosenModel = { ref: { name: name ?? "" } };

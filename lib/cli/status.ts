@@ -50,6 +50,8 @@ export interface StatusReport {
   pid?: number;
   /** The modeld binary found, when one was. */
   binary?: string;
+  /** The lease file that is there but is not a lease, and why. */
+  unreadableLease?: { path: string; reason: string };
   /** The model slot (v0.32.4+); `null` when the daemon predates it or is not running. */
   slot: {
     state: string;
@@ -102,6 +104,10 @@ export async function status(ctx: CommandContext): Promise<number> {
     report.pid = found.lease.pid;
   }
   if (found.binary) report.binary = found.binary;
+  if (found.unreadableLease) {
+    const { path, reason } = found.unreadableLease;
+    report.unreadableLease = { path, reason };
+  }
   if (found.error) report.error = { code: found.error.code, message: found.error.message };
 
   if (found.state === "running") {
@@ -143,6 +149,13 @@ function printHuman(ctx: CommandContext, r: StatusReport): void {
   const out = ctx.out;
   const start = `modeld serve --data-root ${r.dataRoot}`;
   const rows: [string, string][] = [];
+  const noLease = (): [string, string][] =>
+    r.unreadableLease
+      ? [["data root", r.dataRoot], [
+        "lease",
+        `${r.unreadableLease.path} is unreadable: ${r.unreadableLease.reason}`,
+      ]]
+      : [["data root", `${r.dataRoot} (no lease)`]];
   const expires = r.leaseExpiresAt ? new Date(r.leaseExpiresAt) : undefined;
   const until = expires ? expires.getTime() - Date.now() : 0;
   switch (r.state) {
@@ -176,11 +189,11 @@ function printHuman(ctx: CommandContext, r: StatusReport): void {
       break;
     case "not_installed":
       out.line("modeld is not installed");
-      rows.push(["data root", `${r.dataRoot} (no lease)`], ["binary", "not found"]);
+      rows.push(...noLease(), ["binary", "not found"]);
       break;
     case "not_running":
       out.line("modeld is not running");
-      rows.push(["data root", `${r.dataRoot} (no lease)`]);
+      rows.push(...noLease());
       if (r.binary) rows.push(["binary", r.binary]);
       break;
     case "stale":

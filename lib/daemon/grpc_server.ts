@@ -47,7 +47,7 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
-import { quoteUnsafeIntegers, toGoJson } from "../go_json.ts";
+import { goIntProblem, quoteUnsafeIntegers, toGoJson } from "../go_json.ts";
 import type { WireStatus } from "./sentinels.ts";
 
 /**
@@ -743,6 +743,8 @@ function parseGoJson<D extends DescMessage>(
       : typeof value;
     throw new Error(`json: cannot unmarshal ${kind} into Go value of type ${goType.slice(1)}`);
   }
+  const goInt = goIntProblem(desc, value); // Go's int: no fractions, no exponents beyond int64
+  if (goInt) throw new Error(goInt);
   try {
     return fromJson(desc, value, { ignoreUnknownFields: true });
   } catch (err) {

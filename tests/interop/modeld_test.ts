@@ -249,9 +249,11 @@ Deno.test(`${T} the daemon's errors arrive typed`, async () => {
   // stale_fence, one of its own is closed.
   await using conn = dial(daemon.endpoint, daemon.instanceId);
   await assert.rejects(
-    () => new Session(conn, "someone-else/1/1").explainContext(),
+    () => new Session(conn, "someone-else/1/1").ensurePrefix({ text: "x" }),
     StaleFenceError,
   );
+  // ExplainContext never throws, as in Go: any error reads as closed.
+  assert.equal((await new Session(conn, "someone-else/1/1").explainContext()).closed, true);
   await assert.rejects(
     () => new Session(conn, `${daemon.instanceId}/1/1`).ensurePrefix({ text: "x" }),
     SessionClosedError,
