@@ -142,7 +142,7 @@ function noLease(dataRoot: string, unreadable: LeaseUnreadableError | undefined)
  *
  * @example
  * ```ts
- * import { LeaseUnreadableError } from "./errors.ts";
+ * import { LeaseUnreadableError } from "@contenox/modeldconn";
  * const err = new LeaseUnreadableError("/home/me/.contenox/modeld.lease", "it is a directory");
  * console.assert(err.code === "lease_unreadable" && err.message.includes("directory"));
  * ```
@@ -1149,7 +1149,7 @@ export class InvalidArgumentError extends ModeldError {
  *
  * @example
  * ```ts
- * import { InvalidArgumentError, InvalidEndpointError } from "./errors.ts";
+ * import { InvalidArgumentError, InvalidEndpointError } from "@contenox/modeldconn";
  * const err = new InvalidEndpointError("[::1", "missing ']' in address");
  * console.assert(err instanceof InvalidArgumentError && err.endpoint === "[::1");
  * ```

@@ -24,8 +24,10 @@ import { fromRpcError, fromStreamErrorChunk } from "../../lib/rpc_errors.ts";
 import { ExitCode, exitCodeFor } from "../../lib/cli/exit_codes.ts";
 import { startTestDaemon } from "../../testing.ts";
 import { dial } from "../../lib/transport.ts";
+import { modelFile } from "../../lib/testing/_test_support.ts";
 
-const model = { name: "m", type: "llama", path: "/models/m.gguf" };
+// The test daemon, like modeld, loads only model files that exist.
+const model = { name: "m", type: "llama", path: await modelFile() };
 
 // Item 15: v0.32.3's llama backend errors are not transport sentinels, so they
 // cross the wire as INTERNAL "internal: llama: …" (contract 6.2).
@@ -180,7 +182,9 @@ Deno.test("item 13: the test daemon refuses a fractional Go int as Go's json.Unm
       daemon.endpoint,
       daemon.instanceId,
       "OpenSession",
-      `{"owner_instance_id":"${daemon.instanceId}","model_name":"m","type":"llama","path":"/m.gguf","config":{"NumCtx":${numCtx}}}`,
+      `{"owner_instance_id":"${daemon.instanceId}","model_name":"m","type":"llama","path":${
+        JSON.stringify(model.path)
+      },"config":{"NumCtx":${numCtx}}}`,
     );
   const bad = await open("1.5");
   assert.equal(bad.status, Code.Internal);
