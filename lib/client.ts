@@ -20,19 +20,23 @@ import { dataRoot as defaultDataRoot } from "./data_root.ts";
 import { detect, errorForState, readDataRootLease } from "./detect.ts";
 import { isLive } from "./lease.ts";
 import {
+  AbortedError,
   DaemonNotRunningError,
   DaemonUnreachableError,
   InvalidArgumentError,
   ModeldError,
+  TimeoutError,
 } from "./errors.ts";
 import { ModeldNode } from "./node.ts";
 import { healthProblem } from "./probe.ts";
-import { type Connection, dial } from "./transport.ts";
+import { type Connection, dial, type TransportLimits } from "./transport.ts";
 
 /** Options of {@linkcode ModeldClient}. */
 export interface ClientOptions {
   /** The data root whose lease names the daemon; default `setDataRoot()` / `$CONTENOX_DATA_ROOT` / `~/.contenox`. */
   dataRoot?: string;
+  /** Handshake bound, default deadlines, keepalive and size limits of every connection. */
+  limits?: TransportLimits;
 }
 
 /**
@@ -125,7 +129,10 @@ export class RemoteNode extends ModeldNode {
  */
 export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposable {
   readonly #dataRoot: string | undefined;
-  #local: { key: string; conn: Promise<Connection>; backend: string } | undefined;
+  #local:
+    | { key: string; conn: Promise<Connection>; backend: string; check: AbortController }
+    | undefined;
+  readonly #limits: TransportLimits;
   readonly #remotes = new Map<string, RemoteNode>();
   #closed = false;
 
@@ -137,6 +144,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
   constructor(options: ClientOptions = {}) {
     super();
     this.#dataRoot = options.dataRoot;
+    this.#limits = options.limits ?? {};
   }
 
   /** The data root this client reads the lease from (resolved now). */
@@ -172,14 +180,25 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     const key = `${lease.endpoint}|${lease.instanceId}`;
     if (this.#local?.key !== key) {
-      this.#local?.conn.then((c) => c.close(), () => {});
-      const conn = this.#verified(root, lease.endpoint, lease.instanceId, options);
-      this.#local = { key, conn, backend: lease.backend };
+      this.#dropLocal();
+      // The check is shared by every caller, so it runs on its own bound (the
+      // Health default), never on the signal or timeout of whoever came first.
+      const check = new AbortController();
+      const conn = this.#verified(root, lease.endpoint, lease.instanceId, {
+        signal: check.signal,
+      });
+      this.#local = { key, conn, backend: lease.backend, check };
       conn.catch(() => {
         if (this.#local?.conn === conn) this.#local = undefined;
       });
     }
-    return await this.#local.conn;
+    return await withCallBounds(this.#local.conn, options);
+  }
+
+  #dropLocal(): void {
+    this.#local?.check.abort();
+    this.#local?.conn.then((c) => c.close(), () => {});
+    this.#local = undefined;
   }
 
   /**
@@ -200,7 +219,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     if (endpoint === "") {
       throw new DaemonUnreachableError(root, "", "the lease names no endpoint");
     }
-    const conn = dial(endpoint, instanceId);
+    const conn = dial(endpoint, instanceId, this.#limits);
     try {
       const health = await unary(conn, "Health", options, (o) => conn.rpc.health({}, o));
       const problem = healthProblem(health, instanceId);
@@ -259,7 +278,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
       if (health?.ready && health.instanceId === cached.instanceId) return cached;
     }
     this.closeEndpoint(backendId);
-    const probeConn = dial(addr, "");
+    const probeConn = dial(addr, "", this.#limits);
     let health;
     try {
       health = await unary(probeConn, "Health", options, (o) => probeConn.rpc.health({}, o));
@@ -271,7 +290,11 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     if (!health.ready || health.instanceId === "") {
       throw new DaemonUnreachableError("", addr, `node ${addr} reported not ready`);
     }
-    const node = new RemoteNode(backendId, dial(addr, health.instanceId), health.backend);
+    const node = new RemoteNode(
+      backendId,
+      dial(addr, health.instanceId, this.#limits),
+      health.backend,
+    );
     this.#remotes.set(backendId, node);
     return node;
   }
@@ -320,8 +343,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
    */
   close(): void {
     this.#closed = true;
-    this.#local?.conn.then((c) => c.close(), () => {});
-    this.#local = undefined;
+    this.#dropLocal();
     for (const id of [...this.#remotes.keys()]) this.closeEndpoint(id);
   }
 
@@ -336,6 +358,43 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     this.close();
     await local?.catch(() => {});
   }
+}
+
+/** Waits for a shared promise within one caller's own signal and timeout. */
+function withCallBounds<T>(shared: Promise<T>, options: CallOptions): Promise<T> {
+  const { signal, timeoutMs } = options;
+  if (!signal && (timeoutMs === undefined || !Number.isFinite(timeoutMs))) return shared;
+  return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      done();
+      const reason = signal?.reason;
+      reject(
+        reason instanceof DOMException && reason.name === "TimeoutError"
+          ? new TimeoutError("Health", { cause: reason })
+          : new AbortedError("Health", { cause: reason }),
+      );
+    };
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+      timer = setTimeout(() => {
+        done();
+        reject(new TimeoutError("Health"));
+      }, timeoutMs);
+    }
+    shared.then((v) => {
+      done();
+      resolve(v);
+    }, (err) => {
+      done();
+      reject(err);
+    });
+  });
 }
 
 function modelTypeFor(backend: string): string {

@@ -39,7 +39,7 @@ import {
   StaleFenceError,
 } from "./errors.ts";
 import { type CallOptions, unary } from "./call.ts";
-import type { Connection } from "./transport.ts";
+import { type Connection, isConnectionDrop } from "./transport.ts";
 
 /** The stable prefix: text, manifest and tool definitions (see `buildContext`). */
 export type PrefixInputInit = MessageInitShape<typeof PrefixInputSchema>;
@@ -281,5 +281,5 @@ export class Session implements AsyncDisposable {
 function isAlreadyGone(err: unknown): boolean {
   return err instanceof SessionClosedError || err instanceof StaleFenceError ||
     err instanceof SlotGenerationStaleError ||
-    (err instanceof ModeldError && err.code === "unavailable");
+    (err instanceof ModeldError && err.code === "unavailable" && isConnectionDrop(err));
 }
