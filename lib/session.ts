@@ -29,6 +29,7 @@ import type {
   SuffixInputSchema,
   SuffixStatus,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
+import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { DecodeStream } from "./decode_stream.ts";
 import {
   ConnectionError,
@@ -157,7 +158,11 @@ export class Session implements AsyncDisposable {
     return new DecodeStream(
       (signal) => {
         this.#assertOpen("decode"); // checked when iterated, so the error surfaces in the loop
-        return this.#conn.rpc.decode({ handle: this.handle, config }, { signal });
+        return this.#conn.serverStream(
+          Compute.method.decode,
+          { handle: this.handle, config },
+          signal,
+        );
       },
       { ...options, endpoint: this.#conn.endpoint },
     );

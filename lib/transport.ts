@@ -27,12 +27,25 @@
  * @module
  */
 
-import type { DescMessage } from "@bufbuild/protobuf";
+import {
+  create,
+  type DescMessage,
+  type DescMethodServerStreaming,
+  fromJson,
+  type MessageInitShape,
+  type MessageShape,
+  toJson,
+} from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createTransport } from "@connectrpc/connect/protocol-grpc";
 import type { UniversalClientFn, UniversalClientRequest } from "@connectrpc/connect/protocol";
 import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
 import { fromBinary } from "@bufbuild/protobuf";
+import {
+  requestHeader,
+  validateResponse,
+  validateTrailer,
+} from "@connectrpc/connect/protocol-grpc";
 import type http2 from "node:http2";
 import { StatusSchema } from "../gen/google/rpc/status_pb.ts";
 import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
@@ -138,6 +151,18 @@ export interface Connection extends Disposable, AsyncDisposable {
   readonly closed: boolean;
   /** The limits this connection was dialled with (defaults filled in). */
   readonly limits: Readonly<Required<TransportLimits>>;
+  /**
+   * Runs a server-streaming RPC (Decode) straight over the HTTP client: the
+   * same wire as `rpc`, but each read is not raced against a call-long abort
+   * promise, so a long stream holds no memory per message it already yielded
+   * (Connect-ES 2.3.0's `runStreamingCall` keeps every read's result until the
+   * call ends). Aborting `signal` resets the stream.
+   */
+  serverStream<I extends DescMessage, O extends DescMessage>(
+    method: DescMethodServerStreaming<I, O>,
+    input: MessageInitShape<I>,
+    signal: AbortSignal,
+  ): AsyncIterable<MessageShape<O>>;
   /** Closes the HTTP/2 session; calls in flight fail. Idempotent. */
   close(): void;
 }
@@ -218,9 +243,10 @@ export function dial(
   });
   const provider = handshakeBounded(sessions, bounds.connectTimeoutMs, endpoint);
   const inner = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => provider });
+  const httpClient = modeldHttpClient(inner, instanceId, bounds.maxMessageBytes);
   const transport = createTransport({
     baseUrl,
-    httpClient: modeldHttpClient(inner, instanceId, bounds.maxMessageBytes),
+    httpClient,
     useBinaryFormat: false,
     jsonOptions: { ignoreUnknownFields: true },
     readMaxBytes: bounds.maxMessageBytes,
@@ -234,6 +260,7 @@ export function dial(
   const close = () => {
     if (closed) return;
     closed = true;
+    provider.release();
     sessions.abort();
   };
   return {
@@ -244,6 +271,8 @@ export function dial(
       return closed;
     },
     limits: bounds,
+    serverStream: (method, input, signal) =>
+      serverStream(httpClient, baseUrl, method, input, signal),
     close,
     [Symbol.dispose]: close,
     [Symbol.asyncDispose]: () => Promise.resolve(close()),
@@ -253,6 +282,54 @@ export function dial(
 const methodInputs: ReadonlyMap<string, DescMessage> = new Map(
   Compute.methods.map((m) => [`/${Compute.typeName}/${m.name}`, m.input]),
 );
+
+/** One server-streaming call; see {@linkcode Connection.serverStream}. */
+async function* serverStream<I extends DescMessage, O extends DescMessage>(
+  http: UniversalClientFn,
+  baseUrl: string,
+  method: DescMethodServerStreaming<I, O>,
+  input: MessageInitShape<I>,
+  signal: AbortSignal,
+): AsyncGenerator<MessageShape<O>> {
+  const controller = new AbortController();
+  const onAbort = () => controller.abort(signal.reason);
+  if (signal.aborted) onAbort();
+  signal.addEventListener("abort", onAbort, { once: true });
+  try {
+    const json = JSON.stringify(toJson(method.input, create(method.input, input)));
+    const res = await http({
+      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
+      method: "POST",
+      header: requestHeader(false, undefined, undefined),
+      body: (async function* () {
+        yield envelope(0, utf8Encoder.encode(json));
+      })(),
+      signal: controller.signal,
+    });
+    const { foundStatus, headerError } = validateResponse(res.status, res.header);
+    if (headerError) throw headerError;
+    if (!foundStatus) {
+      // The body arrives as whole envelopes (rewriteEnvelopes), but a truncated tail.
+      for await (const chunk of res.body) {
+        const length = chunk.length >= 5
+          ? new DataView(chunk.buffer, chunk.byteOffset, 5).getUint32(1)
+          : -1;
+        if (length !== chunk.length - 5) {
+          throw new ConnectError("protocol error: incomplete envelope", Code.Internal);
+        }
+        if (chunk[0] !== 0) {
+          throw new ConnectError("protocol error: received a compressed message", Code.Internal);
+        }
+        const value = JSON.parse(utf8Decoder.decode(chunk.subarray(5)));
+        yield fromJson(method.output, value, { ignoreUnknownFields: true });
+      }
+    }
+    validateTrailer(res.trailer, res.header);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+    controller.abort(); // a consumer that left early resets the stream
+  }
+}
 
 /**
  * Whether a failure was the connection itself breaking (reset, GOAWAY, FIN,
@@ -289,6 +366,8 @@ export function isUnprocessed(err: unknown): boolean {
 }
 
 const drops = new WeakSet<object>();
+/** A listener that captures nothing, for sessions that outlive their connection. */
+const ignore = () => {};
 const unprocessed = new WeakSet<object>();
 
 function someCause(err: unknown, test: (e: unknown) => boolean): boolean {
@@ -326,11 +405,10 @@ function transportFailure(err: unknown, endpoint: string): unknown {
   return out;
 }
 
-/** What Connect's HTTP/2 client needs from a session manager. */
-type SessionProvider = Pick<
-  Http2SessionManager,
-  "authority" | "request" | "notifyResponseByteRead"
->;
+/** What Connect's HTTP/2 client needs from a session manager, and a release. */
+type SessionProvider =
+  & Pick<Http2SessionManager, "authority" | "request" | "notifyResponseByteRead">
+  & { release(): void };
 
 /**
  * The session manager, with the HTTP/2 handshake bounded: a stream is handed
@@ -344,12 +422,14 @@ function handshakeBounded(
 ): SessionProvider {
   const handshakes = new WeakMap<http2.ClientHttp2Session, Promise<void>>();
   const open = new WeakMap<http2.ClientHttp2Session, Set<http2.ClientHttp2Stream>>();
+  const seen = new Set<http2.ClientHttp2Session>();
   const handshake = (session: http2.ClientHttp2Session): Promise<void> => {
     let done = handshakes.get(session);
     if (done) return done;
     // A session Connect stopped listening to (after GOAWAY) may still report a
     // failed write; its streams carry the failure, so an unheard one must not crash.
-    session.on("error", () => {});
+    session.on("error", ignore);
+    session.once("close", () => seen.delete(session));
     // Streams above a GOAWAY's last stream id were never processed: fail them
     // first, marked so, before the session tears them down as a premature close.
     session.once("goaway", (_code: number, lastStreamId: number) => {
@@ -400,6 +480,7 @@ function handshakeBounded(
     ): Promise<http2.ClientHttp2Stream> {
       const stream = await sessions.request(method, path, headers, options);
       const session = stream.session as http2.ClientHttp2Session;
+      seen.add(session);
       let streams = open.get(session);
       if (!streams) open.set(session, streams = new Set());
       streams.add(stream);
@@ -409,6 +490,18 @@ function handshakeBounded(
     },
     notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
       sessions.notifyResponseByteRead(stream);
+    },
+    release(): void {
+      // Deno's node:http2 keeps every closed session reachable from a global
+      // handle (bench/http2_leak_repro.ts). Destroy ours without an error, so
+      // the socket stores none (an error's stack keeps each caller's frames,
+      // this connection and its client alive), and drop their listeners.
+      for (const session of seen) {
+        if (!session.destroyed) session.destroy();
+        session.removeAllListeners();
+        session.on("error", ignore);
+      }
+      seen.clear();
     },
   };
 }
