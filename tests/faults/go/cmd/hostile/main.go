@@ -28,6 +28,7 @@
 //	detailsbadproto grpc-status 9 (model_busy) with base64 details that are not a Status
 //	http503         HTTP status 503 without any grpc-status (a proxy's answer)
 //
+// With HOSTILE_DEBUG set, why a connection's read loop ended goes to stderr.
 // Loopback only; nothing here is meant to be reachable from elsewhere.
 package main
 
@@ -139,6 +140,9 @@ func (c *conn) readLoop() {
 	for {
 		frame, err := c.fr.ReadFrame()
 		if err != nil {
+			if os.Getenv("HOSTILE_DEBUG") != "" {
+				fmt.Fprintln(os.Stderr, "hostile: read:", err)
+			}
 			return
 		}
 		switch f := frame.(type) {
