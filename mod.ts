@@ -71,6 +71,7 @@ export * from "./lib/errors.ts";
 export * from "./gen/contenox/transport/v1/compute_pb.ts";
 export type { Message, MessageInitShape } from "@bufbuild/protobuf";
 export type { ComputeClient, Connection } from "./lib/transport.ts";
+export { DEFAULT_LIMITS, type TransportLimits } from "./lib/transport.ts";
 export type { ContextManifestInit } from "./lib/context.ts";
 export type { BinarySource } from "./lib/locate.ts";
 export type { ReadLeaseOptions } from "./lib/lease.ts";
