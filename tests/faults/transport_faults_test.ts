@@ -10,9 +10,11 @@ import {
   AbortedError,
   ConnectionError,
   DaemonInternalError,
+  DaemonUnreachableError,
   ModelBusyError,
   ModeldClient,
   ModeldError,
+  probe,
   RemoteNode,
   TimeoutError,
 } from "../../mod.ts";
@@ -273,4 +275,31 @@ Deno.test("item 8: concurrent calls each keep their own deadline and signal", as
   assert.ok(!(otherErr instanceof AbortedError), `call B failed with A's abort: ${otherErr}`);
   client.close();
   await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("item 7: probe() of a daemon that never answers ends at the default Health deadline", async () => {
+  await using hostile = await startHostile();
+  const root = await leaseFor(hostile.addr("headersonly"));
+  const start = performance.now();
+  const result = await probe({ dataRoot: root });
+  const elapsed = performance.now() - start;
+  assert.equal(result.state, "unreachable");
+  assertInstanceOf(result.error, DaemonUnreachableError);
+  assert.ok(result.error.retryable);
+  assert.ok(elapsed >= 9_000 && elapsed < 12_000, `probe() took ${elapsed.toFixed(0)} ms`);
+  await Deno.remove(root, { recursive: true });
+});
+
+Deno.test("item 9: a refused Decode stream is retried; a dropped one is a retryable ConnectionError", async () => {
+  await using hostile = await startHostile();
+  using refused = dial(hostile.addr("refused"), "");
+  let n = 0;
+  for await (const delta of new Session(refused, "h1").decode({ maxTokens: 0 })) {
+    assert.equal(delta.text, "tok ");
+    if (++n === 10) break;
+  }
+  using dropped = dial(hostile.addr("rstbefore"), "");
+  const err = await failsWithin(3_000, () => new Session(dropped, "h1").decode({}).collect());
+  assertInstanceOf(err, ConnectionError);
+  assert.ok(err.retryable);
 });
