@@ -197,6 +197,15 @@ func (c *conn) readLoop() {
 				c.requestDone(f.StreamID)
 			}
 		case *http2.RSTStreamFrame:
+			if os.Getenv("HOSTILE_DEBUG") != "" {
+				c.mu.Lock()
+				path := ""
+				if st := c.streams[f.StreamID]; st != nil {
+					path = st.path
+				}
+				c.mu.Unlock()
+				fmt.Fprintf(os.Stderr, "hostile: RST_STREAM %v on stream %d (%s)\n", f.ErrCode, f.StreamID, path)
+			}
 			c.mu.Lock()
 			if st := c.streams[f.StreamID]; st != nil {
 				st.reset = true
