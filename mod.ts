@@ -109,6 +109,9 @@ export { available, backend, serveableBackend, snapshotDir } from "./lib/availab
 export { detect, type DetectOptions, type DetectResult, type DetectState } from "./lib/detect.ts";
 export { probe, type ProbeOptions, type ProbeResult, type ProbeState } from "./lib/probe.ts";
 export { type LeaseRecord, readLease, type ReadLeaseOptions } from "./lib/lease.ts";
+
+// Transport limits and default deadlines (see the README's guarantees).
+export { DEFAULT_LIMITS, type TransportLimits } from "./lib/transport.ts";
 export type { BinarySource } from "./lib/locate.ts";
 
 // The wire types the methods above return (the rest: @contenox/modeldconn/wire).

@@ -13,7 +13,7 @@
 
 import type { CallOptions as ConnectCallOptions } from "@connectrpc/connect";
 import { fromRpcError } from "./rpc_errors.ts";
-import type { Connection } from "./transport.ts";
+import { type Connection, isUnprocessed } from "./transport.ts";
 import type { ModeldError } from "./errors.ts";
 
 /**
@@ -28,14 +28,21 @@ import type { ModeldError } from "./errors.ts";
 export interface CallOptions {
   /** Aborts the call; an abort surfaces as `AbortedError` (a timeout reason as `TimeoutError`). */
   signal?: AbortSignal;
-  /** A deadline in milliseconds, also sent to the daemon as `grpc-timeout`. */
+  /**
+   * A deadline in milliseconds, also sent to the daemon as `grpc-timeout`.
+   * Unset: the connection's default (`DEFAULT_LIMITS`: Health 10 s, other
+   * unary calls 10 minutes, PushModel and Decode none); `Infinity`: none.
+   */
   timeoutMs?: number;
 }
 
 /**
- * Runs one unary RPC, mapping any failure to a typed error.
+ * Runs one unary RPC, mapping any failure to a typed error. An already-aborted
+ * signal fails before anything is sent; a call the daemon never processed
+ * (REFUSED_STREAM, above a GOAWAY's last stream id) is sent once more, as
+ * grpc-go's transparent retry does (not PushModel, whose frames are consumed).
  *
- * @param conn The connection (for the endpoint in error messages).
+ * @param conn The connection (for the endpoint, the default deadlines).
  * @param rpc The RPC name, for error messages.
  * @param options The caller's signal and timeout.
  * @param run Issues the call with Connect call options.
@@ -53,13 +60,44 @@ export async function unary<T>(
   options: CallOptions,
   run: (o: ConnectCallOptions) => Promise<T>,
 ): Promise<T> {
-  try {
-    return await run({ signal: options.signal, timeoutMs: options.timeoutMs });
-  } catch (err) {
-    throw fromRpcError(err, {
-      rpc,
-      endpoint: conn.endpoint,
-      signal: options.signal,
-    }) as ModeldError;
+  const ctx = { rpc, endpoint: conn.endpoint, signal: options.signal };
+  if (options.signal?.aborted) throw fromRpcError(options.signal.reason, ctx) as ModeldError;
+  const timeoutMs = callTimeout(conn, rpc, options.timeoutMs);
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await run({ signal: options.signal, timeoutMs });
+    } catch (err) {
+      const retry = attempt === 0 && rpc !== "PushModel" && isUnprocessed(err) &&
+        !options.signal?.aborted;
+      if (!retry) throw fromRpcError(err, ctx) as ModeldError;
+    }
   }
+}
+
+/**
+ * The deadline of a call: the caller's, else the connection's default for it.
+ *
+ * @param conn The connection, whose `limits` hold the defaults.
+ * @param rpc The RPC name.
+ * @param timeoutMs The caller's timeout (`Infinity` = none).
+ * @returns Milliseconds, or `undefined` for no deadline.
+ *
+ * @example
+ * ```ts ignore
+ * callTimeout(conn, "Health", undefined); // 10_000 with the defaults
+ * ```
+ */
+export function callTimeout(
+  conn: Connection,
+  rpc: string,
+  timeoutMs: number | undefined,
+): number | undefined {
+  const limits = conn.limits;
+  const ms = timeoutMs ??
+    (rpc === "Health"
+      ? limits?.healthTimeoutMs
+      : rpc === "PushModel" || rpc === "Decode"
+      ? undefined
+      : limits?.unaryTimeoutMs);
+  return ms === undefined || !Number.isFinite(ms) ? undefined : ms;
 }

@@ -21,20 +21,24 @@ import { warnIfCrashingDeno } from "./deno_version.ts";
 import { detect, errorForState, readDataRootLease } from "./detect.ts";
 import { isLive } from "./lease.ts";
 import {
+  AbortedError,
   DaemonNotRunningError,
   DaemonUnreachableError,
   InvalidArgumentError,
   InvalidEndpointError,
   ModeldError,
+  TimeoutError,
 } from "./errors.ts";
 import { ModeldNode } from "./node.ts";
 import { healthProblem } from "./probe.ts";
-import { type Connection, dial } from "./transport.ts";
+import { type Connection, dial, type TransportLimits } from "./transport.ts";
 
 /** Options of {@linkcode ModeldClient}. */
 export interface ClientOptions {
   /** The data root whose lease names the daemon; default `setDataRoot()` / `$CONTENOX_DATA_ROOT` / `~/.contenox`. */
   dataRoot?: string;
+  /** Handshake bound, default deadlines, keepalive and size limits of every connection. */
+  limits?: TransportLimits;
 }
 
 /**
@@ -129,7 +133,10 @@ export class RemoteNode extends ModeldNode {
  */
 export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposable {
   readonly #dataRoot: string | undefined;
-  #local: { key: string; conn: Promise<Connection>; backend: string } | undefined;
+  #local:
+    | { key: string; conn: Promise<Connection>; backend: string; check: AbortController }
+    | undefined;
+  readonly #limits: TransportLimits;
   readonly #remotes = new Map<string, RemoteNode>();
   #closed = false;
 
@@ -141,6 +148,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
   constructor(options: ClientOptions = {}) {
     super();
     this.#dataRoot = options.dataRoot;
+    this.#limits = options.limits ?? {};
   }
 
   /** The data root this client reads the lease from (resolved now). */
@@ -181,14 +189,25 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     const key = `${lease.endpoint}|${lease.instanceId}`;
     if (this.#local?.key !== key) {
       warnIfCrashingDeno();
-      this.#local?.conn.then((c) => c.close(), () => {});
-      const conn = this.#verified(root, lease.endpoint, lease.instanceId, options);
-      this.#local = { key, conn, backend: lease.backend };
+      this.#dropLocal();
+      // The check is shared by every caller, so it runs on its own bound (the
+      // Health default), never on the signal or timeout of whoever came first.
+      const check = new AbortController();
+      const conn = this.#verified(root, lease.endpoint, lease.instanceId, {
+        signal: check.signal,
+      });
+      this.#local = { key, conn, backend: lease.backend, check };
       conn.catch(() => {
         if (this.#local?.conn === conn) this.#local = undefined;
       });
     }
-    return await this.#local.conn;
+    return await withCallBounds(this.#local.conn, options);
+  }
+
+  #dropLocal(): void {
+    this.#local?.check.abort();
+    this.#local?.conn.then((c) => c.close(), () => {});
+    this.#local = undefined;
   }
 
   /**
@@ -211,7 +230,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     let conn: Connection;
     try {
-      conn = dial(endpoint, instanceId);
+      conn = dial(endpoint, instanceId, this.#limits);
     } catch (err) {
       // Go's probe: an endpoint net.Dial cannot dial is an unreachable daemon.
       if (!(err instanceof InvalidEndpointError)) throw err;
@@ -275,7 +294,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
       if (health?.ready && health.instanceId === cached.instanceId) return cached;
     }
     this.closeEndpoint(backendId);
-    const probeConn = dial(addr, "");
+    const probeConn = dial(addr, "", this.#limits);
     let health;
     try {
       health = await unary(probeConn, "Health", options, (o) => probeConn.rpc.health({}, o));
@@ -287,7 +306,11 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     if (!health.ready || health.instanceId === "") {
       throw new DaemonUnreachableError("", addr, `node ${addr} reported not ready`);
     }
-    const node = new RemoteNode(backendId, dial(addr, health.instanceId), health.backend);
+    const node = new RemoteNode(
+      backendId,
+      dial(addr, health.instanceId, this.#limits),
+      health.backend,
+    );
     this.#remotes.set(backendId, node);
     return node;
   }
@@ -336,8 +359,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
    */
   close(): void {
     this.#closed = true;
-    this.#local?.conn.then((c) => c.close(), () => {});
-    this.#local = undefined;
+    this.#dropLocal();
     for (const id of [...this.#remotes.keys()]) this.closeEndpoint(id);
   }
 
@@ -352,6 +374,43 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     this.close();
     await local?.catch(() => {});
   }
+}
+
+/** Waits for a shared promise within one caller's own signal and timeout. */
+function withCallBounds<T>(shared: Promise<T>, options: CallOptions): Promise<T> {
+  const { signal, timeoutMs } = options;
+  if (!signal && (timeoutMs === undefined || !Number.isFinite(timeoutMs))) return shared;
+  return new Promise<T>((resolve, reject) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const onAbort = () => {
+      done();
+      const reason = signal?.reason;
+      reject(
+        reason instanceof DOMException && reason.name === "TimeoutError"
+          ? new TimeoutError("Health", { cause: reason })
+          : new AbortedError("Health", { cause: reason }),
+      );
+    };
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    };
+    if (signal?.aborted) return onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    if (timeoutMs !== undefined && Number.isFinite(timeoutMs)) {
+      timer = setTimeout(() => {
+        done();
+        reject(new TimeoutError("Health"));
+      }, timeoutMs);
+    }
+    shared.then((v) => {
+      done();
+      resolve(v);
+    }, (err) => {
+      done();
+      reject(err);
+    });
+  });
 }
 
 function modelTypeFor(backend: string): string {

@@ -18,6 +18,7 @@
 import type { DecodeChunk, ToolCall } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { InvalidArgumentError, ModeldError, TimeoutError } from "./errors.ts";
 import { fromRpcError, fromStreamErrorChunk } from "./rpc_errors.ts";
+import { isUnprocessed } from "./transport.ts";
 
 /** One piece of decoded output. Empty strings mean "nothing of that kind in this piece". */
 export interface DecodeDelta {
@@ -132,13 +133,33 @@ export class DecodeStream implements AsyncIterable<DecodeDelta> {
   async *#iterate(): AsyncGenerator<DecodeDelta> {
     const signals = [this.#controller.signal];
     if (this.#signal) signals.push(this.#signal);
-    if (this.#timeoutMs !== undefined) signals.push(AbortSignal.timeout(this.#timeoutMs));
+    if (this.#timeoutMs !== undefined && Number.isFinite(this.#timeoutMs)) {
+      signals.push(AbortSignal.timeout(this.#timeoutMs));
+    }
     const signal = AbortSignal.any(signals);
+    if (signal.aborted) {
+      // Aborted before the first iteration: send nothing.
+      if (isTimeout(signal.reason)) throw new TimeoutError("Decode", { cause: signal.reason });
+      return;
+    }
     let chunks: AsyncIterator<DecodeChunk> | undefined;
     try {
       chunks = this.#start(signal)[Symbol.asyncIterator]();
+      let received = false;
+      let retried = false;
       while (true) {
-        const next = await chunks.next();
+        let next: IteratorResult<DecodeChunk>;
+        try {
+          next = await chunks.next();
+        } catch (err) {
+          // Never processed by the daemon (REFUSED_STREAM, above a GOAWAY's
+          // last stream id): send it once more, as grpc-go does.
+          if (received || retried || signal.aborted || !isUnprocessed(err)) throw err;
+          retried = true;
+          chunks = this.#start(signal)[Symbol.asyncIterator]();
+          continue;
+        }
+        received = true;
         if (next.done) return;
         const chunk = next.value;
         if (chunk.error !== "") throw fromStreamErrorChunk(chunk);

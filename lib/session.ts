@@ -29,6 +29,7 @@ import {
   type SuffixInput,
   type SuffixStatus,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
+import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { DecodeStream } from "./decode_stream.ts";
 import {
   ConnectionError,
@@ -39,7 +40,7 @@ import {
   StaleFenceError,
 } from "./errors.ts";
 import { type CallOptions, unary } from "./call.ts";
-import type { Connection } from "./transport.ts";
+import { type Connection, isConnectionDrop } from "./transport.ts";
 import type { WireInit } from "./wire_init.ts";
 
 /** The stable prefix: text, manifest and tool definitions (see `buildContext`). */
@@ -158,7 +159,11 @@ export class Session implements AsyncDisposable {
     return new DecodeStream(
       (signal) => {
         this.#assertOpen("decode"); // checked when iterated, so the error surfaces in the loop
-        return this.#conn.rpc.decode({ handle: this.handle, config }, { signal });
+        return this.#conn.serverStream(
+          Compute.method.decode,
+          { handle: this.handle, config },
+          signal,
+        );
       },
       { ...options, endpoint: this.#conn.endpoint },
     );
@@ -290,5 +295,5 @@ export class Session implements AsyncDisposable {
 function isAlreadyGone(err: unknown): boolean {
   return err instanceof SessionClosedError || err instanceof StaleFenceError ||
     err instanceof SlotGenerationStaleError ||
-    (err instanceof ModeldError && err.code === "unavailable");
+    (err instanceof ModeldError && err.code === "unavailable" && isConnectionDrop(err));
 }
