@@ -82,7 +82,7 @@ const CONNECT_JSON_CONTENT_TYPE = "application/grpc+json";
  *
  * @example
  * ```ts
- * import type { TransportLimits } from "./transport.ts";
+ * import type { TransportLimits } from "@contenox/modeldconn";
  * const limits: TransportLimits = { healthTimeoutMs: 2_000 };
  * ```
  */
@@ -112,7 +112,7 @@ export interface TransportLimits {
  *
  * @example
  * ```ts
- * import { DEFAULT_LIMITS } from "./transport.ts";
+ * import { DEFAULT_LIMITS } from "@contenox/modeldconn";
  * console.assert(DEFAULT_LIMITS.connectTimeoutMs === 20_000);
  * ```
  */
