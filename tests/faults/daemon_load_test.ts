@@ -8,9 +8,11 @@
 import assert from "node:assert/strict";
 import { ModeldClient } from "../../mod.ts";
 import { startTestDaemon } from "../../testing.ts";
+import { modelFile } from "../../lib/testing/_test_support.ts";
 
 const ROUNDS = 10;
-const model = { name: "tiny", type: "llama", path: "/models/tiny.gguf" };
+// The test daemon, like modeld, loads only model files that exist.
+const model = { name: "tiny", type: "llama", path: await modelFile("tiny.gguf") };
 
 Deno.test("item 16: cancelled decodes never fail unrelated calls on the test daemon", async () => {
   // 3 KB per chunk, no delay: the daemon writes faster than the client reads.
