@@ -63,7 +63,7 @@ import { serve } from "../daemon.ts";
 import { buildContext, ModeldClient } from "../mod.ts";
 
 /** Threads: the machine's cores (2 on the reference machine). */
-const THREADS = navigator.hardwareConcurrency;
+const THREADS = Number(flag("threads", String(navigator.hardwareConcurrency)));
 /** The window, in tokens. */
 const NUM_CTX = 2048;
 /** The engine's batch (modeld's default). */
@@ -514,7 +514,7 @@ async function child(side: string): Promise<void> {
  * @returns The child's result.
  */
 async function spawn(args: string[]): Promise<ChildResult> {
-  const passthrough = ["turns", "max-tokens", "model"].flatMap((n) => {
+  const passthrough = ["turns", "max-tokens", "model", "threads"].flatMap((n) => {
     const v = flag(n, "");
     return v ? [`--${n}=${v}`] : [];
   });
