@@ -32,6 +32,7 @@ import {
   ConfigSchema,
   DecodeConfigSchema,
   type DecodeRequest,
+  type OpenSessionRequest,
   PrefixInputSchema,
   type PushModelChunk,
   SuffixInputSchema,
@@ -39,7 +40,7 @@ import {
 import { FENCE_HEADER } from "../transport.ts";
 import type { CallContext, ServiceImpl } from "./grpc_server.ts";
 import { GrpcStatusError } from "./grpc_server.ts";
-import type { DecodeChunkInit, Engine, EngineSession } from "./engine.ts";
+import type { DecodeChunkInit, Engine, EngineSession, ModelSpec } from "./engine.ts";
 import { ModelStore } from "./model_store.ts";
 import {
   type DaemonVersion,
@@ -267,14 +268,7 @@ export class ComputeService {
               `requested ${JSON.stringify(req.type)}, this daemon serves ${backend}`,
             );
           }
-          const session = await opts.engine.load({
-            modelName: req.modelName,
-            type: req.type,
-            digest: req.digest,
-            path: req.path,
-            config: req.config ?? create(ConfigSchema),
-            adapters: req.adapters,
-          }, ctx.signal);
+          const session = await opts.engine.load(asSpec(req), ctx.signal);
           return { handle: this.#register(session, undefined, ctx) };
         }
         const session = await this.#requireSlot().openSession(req, ctx.signal);
@@ -284,14 +278,7 @@ export class ComputeService {
       describe: async (req, ctx) => {
         this.#checkFence(ctx);
         if (v0323) {
-          return await opts.engine.describe({
-            modelName: req.modelName,
-            type: req.type,
-            digest: req.digest,
-            path: req.path,
-            config: req.config ?? create(ConfigSchema),
-            adapters: req.adapters,
-          }, ctx.signal);
+          return await opts.engine.describe(asSpec(req), ctx.signal);
         }
         return await this.#requireSlot().describe(req, ctx.signal);
       },
@@ -407,4 +394,16 @@ export class ComputeService {
       },
     };
   }
+}
+
+/** A v0.32.3 request as the engine's model (no slot, so no store resolution). */
+function asSpec(req: OpenSessionRequest): ModelSpec {
+  return {
+    modelName: req.modelName,
+    type: req.type,
+    digest: req.digest,
+    path: req.path,
+    config: req.config ?? create(ConfigSchema),
+    adapters: req.adapters,
+  };
 }
