@@ -69,7 +69,7 @@ export function parseIdleTtl(text: string): number {
  * ```
  */
 export async function serve(ctx: CommandContext): Promise<number> {
-  const { flags, global, out, io } = ctx;
+  const { flags, global, out } = ctx;
   const threads = flags.int("threads", { min: 1 });
   const idle = flags.string("idle-ttl");
   const idleTtlMs = idle === undefined ? undefined : parseIdleTtl(idle);
@@ -89,7 +89,6 @@ export async function serve(ctx: CommandContext): Promise<number> {
       wake();
     },
   });
-  const unsubscribe = io.onInterrupt(wake);
   const unlisten = onStopSignal(wake);
   try {
     out.stderr.write(
@@ -105,7 +104,6 @@ export async function serve(ctx: CommandContext): Promise<number> {
     await out.flush();
     await stopped;
   } finally {
-    unsubscribe();
     unlisten();
     await daemon.close();
   }

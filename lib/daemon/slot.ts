@@ -47,6 +47,7 @@ import {
 import type { DecodeChunkInit, DecodeContext, Engine, EngineSession, ModelSpec } from "./engine.ts";
 import type { ModelStore } from "./model_store.ts";
 import { join } from "node:path";
+import { sha256Hex } from "../push.ts";
 import { sentinelText, ServiceError } from "./sentinels.ts";
 
 /** The fields of a model request the slot looks at. */
@@ -236,13 +237,9 @@ export class SlotService {
     this.#reaper = undefined;
     const unlock = await this.#lock.acquire();
     try {
-      const active = this.#active;
-      this.#active = undefined;
-      if (active) {
-        this.#generation++;
-        await active.session.close();
-      }
+      if (this.#active) await this.#evict(this.#active, "Unloading", "unload");
       this.#state = "Empty";
+      this.#busyOp = "";
     } finally {
       unlock();
     }
@@ -638,10 +635,7 @@ export class SlotService {
     const dir = this.#options.blobDir;
     const state = snap.state;
     if (!dir || !state || state.length === 0) return snap;
-    const id = Array.from(
-      new Uint8Array(await crypto.subtle.digest("SHA-256", state as Uint8Array<ArrayBuffer>)),
-      (b) => b.toString(16).padStart(2, "0"),
-    ).join("");
+    const id = await sha256Hex(state);
     try {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
       const path = join(dir, `${id}.bin`);

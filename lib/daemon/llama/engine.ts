@@ -111,7 +111,8 @@ export class LlamaEngine implements Engine {
     return this.#threads;
   }
 
-  async #facts(path: string): Promise<GgufFacts> {
+  /** A regular file that starts with the GGUF magic; returns its size. */
+  async #checkGguf(path: string): Promise<number> {
     if (path === "") {
       throw new ServiceError("", "llama model KV profile: model path is required");
     }
@@ -133,6 +134,12 @@ export class LlamaEngine implements Engine {
         `llama model KV profile: inspect GGUF metadata ${JSON.stringify(path)}: ${why}`,
       );
     }
+    return fileBytes;
+  }
+
+  /** The GGUF header facts the engine uses (reads the whole metadata section). */
+  async #facts(path: string): Promise<GgufFacts> {
+    const fileBytes = await this.#checkGguf(path);
     let info;
     try {
       info = await readGgufFileInfo(path, { readTensorInfo: false, logWarnings: false });
@@ -314,10 +321,12 @@ export class LlamaEngine implements Engine {
    * ```
    */
   async embed(spec: ModelSpec, text: string, signal?: AbortSignal): Promise<number[]> {
-    await this.#facts(spec.path);
     const limit = spec.config.numCtx <= 0 ? 4096 : Math.min(spec.config.numCtx, 32768);
     let entry = this.#embedders.get(spec.path);
-    if (!entry) {
+    if (entry) {
+      await this.#checkGguf(spec.path); // still there, still a model, as modeld checks each call
+    } else {
+      await this.#facts(spec.path);
       let model: LlamaModel;
       try {
         model = await this.#llama.loadModel({ modelPath: spec.path, gpuLayers: 0, useMmap: true });

@@ -46,7 +46,7 @@ import type {
   SuffixStatusInit,
 } from "../engine.ts";
 import { compatibleRuntime } from "../manifest.ts";
-import { errorToken, type OverflowDetail, ServiceError } from "../sentinels.ts";
+import { errorToken, ServiceError } from "../sentinels.ts";
 import { ChatOutputParser, REASONING_PARSER, TOOL_PARSER } from "./chat_parser.ts";
 import { parseToolCallEnvelope, type StructuredMode, structuredMode } from "./structured.ts";
 import {
@@ -216,10 +216,6 @@ export class LlamaSession implements EngineSession {
     return ServiceError.of("session_fatal", this.#fatal);
   }
 
-  #overflow(detail: OverflowDetail): ServiceError {
-    return ServiceError.overflow(detail);
-  }
-
   /**
    * EnsurePrefix: render the stable messages alone, keep the longest common
    * token prefix of the resident tape, prefill the rest.
@@ -242,7 +238,7 @@ export class LlamaSession implements EngineSession {
       : prefix.text;
     const toks = this.#tokenize(text, this.#addBos);
     if (toks.length > this.#numCtx) {
-      throw this.#overflow({
+      throw ServiceError.overflow({
         stage: "prefix",
         residentTokens: 0,
         additionalTokens: toks.length,
@@ -325,7 +321,7 @@ export class LlamaSession implements EngineSession {
       stoks = this.#tokenize(suffix.text, this.#prefixLen === 0 && this.#addBos);
     }
     if (this.#resident.length + stoks.length > this.#numCtx) {
-      throw this.#overflow({
+      throw ServiceError.overflow({
         stage: "suffix",
         residentTokens: this.#resident.length,
         additionalTokens: stoks.length,
@@ -378,7 +374,7 @@ export class LlamaSession implements EngineSession {
       this.#counters.decodeCalls++;
       const maxTokens = config.maxTokens <= 0 ? DEFAULTS.maxTokens : config.maxTokens;
       if (this.#resident.length === 0 || this.#resident.length >= this.#numCtx) {
-        throw this.#overflow({
+        throw ServiceError.overflow({
           stage: "decode",
           residentTokens: this.#resident.length,
           additionalTokens: 1,
@@ -509,7 +505,7 @@ export class LlamaSession implements EngineSession {
         }
         if (this.#resident.length + 1 > this.#numCtx) {
           if (piece) yield { text: piece };
-          throw this.#overflow({
+          throw ServiceError.overflow({
             stage: "decode",
             residentTokens: this.#resident.length,
             additionalTokens: 1,
@@ -626,7 +622,7 @@ export class LlamaSession implements EngineSession {
       );
     }
     if (snap.residentTokens > this.#numCtx) {
-      throw this.#overflow({
+      throw ServiceError.overflow({
         stage: "restore",
         residentTokens: 0,
         additionalTokens: snap.residentTokens,
