@@ -1,126 +1,168 @@
 /**
- * JSON the way Go's encoding/json writes and reads it, on top of protobuf-es
- * JSON. modeld's codec is `json.Marshal`/`json.Unmarshal` over Go structs, and
- * two details of canonical protobuf JSON break it:
+ * JSON the way Go's encoding/json writes and reads it. modeld's codec is
+ * `json.Marshal`/`json.Unmarshal` over Go structs, and three details of
+ * canonical protobuf JSON break it:
  *
  * - protobuf JSON quotes 64-bit integers (`"7"`); Go rejects a quoted number
- *   for an int field. {@linkcode toGoJson} writes them bare.
+ *   for an int field. {@linkcode goJsonBytes} writes them bare.
  * - Go writes 64-bit integers bare, and `JSON.parse` rounds those beyond 2^53.
- *   {@linkcode quoteUnsafeIntegers} quotes them before parsing, which protobuf-es
- *   accepts for int64 fields, so they stay exact.
+ *   {@linkcode readGoJson} quotes them before parsing
+ *   ({@linkcode quoteUnsafeIntegers}), which protobuf-es accepts for int64
+ *   fields, so they stay exact.
  * - Go `int` is 64-bit. Those fields are protobuf `double`s marked `go_int`
  *   (a JS number, any size the daemon sends, exact up to 2^53); on the way
- *   out {@linkcode toGoJson} refuses a value that is not an exact integer
- *   within ±(2^53 − 1), the largest that cannot be the rounding of another.
+ *   out a value that is not an exact integer within ±(2^53 − 1), the largest
+ *   that cannot be the rounding of another, is refused.
+ *
+ * Messages are written straight from the protobuf-es message to UTF-8 bytes,
+ * one pass, with no intermediate JSON object or string of the whole message.
  *
  * @example
  * ```ts
- * import { create, toJson } from "@bufbuild/protobuf";
+ * import { create } from "@bufbuild/protobuf";
  * import { DecodeRequestSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
- * import { toGoJson } from "./go_json.ts";
+ * import { goJson } from "./go_json.ts";
  *
  * const req = create(DecodeRequestSchema, { handle: "h", config: { seed: 2n ** 60n } });
- * const text = toGoJson(DecodeRequestSchema, toJson(DecodeRequestSchema, req));
- * console.assert(text.includes('"Seed":1152921504606846976'));
+ * console.assert(goJson(DecodeRequestSchema, req).includes('"Seed":1152921504606846976'));
  * ```
  *
  * @module
  */
 
 import {
+  type DescEnum,
   type DescField,
   type DescMessage,
+  fromJson,
   getOption,
+  isFieldSet,
   type JsonValue,
+  type MessageShape,
   ScalarType,
 } from "@bufbuild/protobuf";
 import { go_int } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { InvalidArgumentError } from "./errors.ts";
 
-const INT64_TYPES: ReadonlySet<ScalarType> = new Set([
-  ScalarType.INT64,
-  ScalarType.UINT64,
-  ScalarType.SINT64,
-  ScalarType.FIXED64,
-  ScalarType.SFIXED64,
-]);
-const FLOAT_TYPES: ReadonlySet<ScalarType> = new Set([ScalarType.FLOAT, ScalarType.DOUBLE]);
 const INTEGER_TEXT = /^-?\d+$/;
+const utf8Encoder = new TextEncoder();
+const utf8Decoder = new TextDecoder();
 
 /**
- * Serializes a protobuf-es JSON value of message `desc` as Go's decoder wants
- * it: 64-bit integers as bare JSON numbers. NaN and infinities, which Go
- * cannot represent in JSON, are refused.
+ * A message as Go's encoding/json wants it, as JSON text: the keys are the
+ * fields' JSON names, in field-number order, zero values of plain fields left
+ * out (what protobuf-es `toJson` writes, and Go reads a missing key as zero),
+ * 64-bit integers bare, bytes as padded standard base64.
  *
- * @param desc The message descriptor of `json`.
- * @param json The value from protobuf-es `toJson(desc, message)`.
- * @returns The JSON text to send.
- * @throws {InvalidArgumentError} When a float field holds NaN or an infinity.
+ * @param desc The message's descriptor.
+ * @param message The message (from `create`).
+ * @returns The JSON text.
+ * @throws {InvalidArgumentError} When a float is NaN or infinite, or a Go
+ *   `int` field holds a number that is not an exact integer within ±(2^53 − 1).
  *
  * @example
  * ```ts
+ * import { create } from "@bufbuild/protobuf";
  * import { UnloadModelRequestSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
- * import { toGoJson } from "./go_json.ts";
- * console.assert(
- *   toGoJson(UnloadModelRequestSchema, { expected_generation: "9007199254740993" }) ===
- *     '{"expected_generation":9007199254740993}',
- * );
+ * import { goJson } from "./go_json.ts";
+ * const msg = create(UnloadModelRequestSchema, { expectedGeneration: 9007199254740993n });
+ * console.assert(goJson(UnloadModelRequestSchema, msg) === '{"expected_generation":9007199254740993}');
  * ```
  */
-export function toGoJson(desc: DescMessage, json: JsonValue): string {
-  return writeMessage(desc, json);
+export function goJson<D extends DescMessage>(desc: D, message: MessageShape<D>): string {
+  return utf8Decoder.decode(goJsonBytes(desc, message));
 }
 
-function writeMessage(desc: DescMessage, json: JsonValue): string {
-  if (json === null || typeof json !== "object" || Array.isArray(json)) {
-    return JSON.stringify(json);
-  }
-  const parts: string[] = [];
-  for (const [key, value] of Object.entries(json)) {
-    if (value === undefined) continue;
-    const field = desc.fields.find((f) => f.jsonName === key);
-    parts.push(
-      `${JSON.stringify(key)}:${field ? writeField(field, value) : JSON.stringify(value)}`,
-    );
-  }
-  return `{${parts.join(",")}}`;
+/**
+ * {@linkcode goJson} as UTF-8 bytes, written in one pass: strings are encoded
+ * straight into the result and bytes fields base64-encoded into it, so a 4 MiB
+ * PushModel frame never exists as a JavaScript string.
+ *
+ * @param desc The message's descriptor.
+ * @param message The message (from `create`).
+ * @param reserve Bytes left free at the start (5 for a gRPC length prefix).
+ * @returns The bytes, `reserve` of them unwritten at the start.
+ * @throws {InvalidArgumentError} As {@linkcode goJson}.
+ *
+ * @example
+ * ```ts
+ * import { create } from "@bufbuild/protobuf";
+ * import { HealthRequestSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
+ * import { goJsonBytes } from "./go_json.ts";
+ * const bytes = goJsonBytes(HealthRequestSchema, create(HealthRequestSchema), 5);
+ * console.assert(bytes.length === 7 && bytes[5] === 0x7b);
+ * ```
+ */
+export function goJsonBytes<D extends DescMessage>(
+  desc: D,
+  message: MessageShape<D>,
+  reserve = 0,
+): Uint8Array {
+  const out = new JsonOut();
+  writeMessage(desc, message as Record<string, unknown>, out);
+  return out.finish(reserve);
 }
 
-function writeField(field: DescField, value: JsonValue): string {
-  switch (field.fieldKind) {
-    case "scalar":
-      return writeScalar(field, field.scalar, value);
-    case "message":
-      return writeMessage(field.message, value);
-    case "list":
-      if (!Array.isArray(value)) return JSON.stringify(value);
-      if (field.listKind === "message") {
-        return `[${value.map((v) => writeMessage(field.message, v)).join(",")}]`;
-      }
-      if (field.listKind === "scalar") {
-        const scalar = field.scalar;
-        return `[${value.map((v) => writeScalar(field, scalar, v)).join(",")}]`;
-      }
-      return JSON.stringify(value);
-    case "map": {
-      if (value === null || typeof value !== "object" || Array.isArray(value)) {
-        return JSON.stringify(value);
-      }
-      const entries = Object.entries(value).map(([k, v]) => {
-        const text = field.mapKind === "message"
-          ? writeMessage(field.message, v)
-          : field.mapKind === "scalar"
-          ? writeScalar(field, field.scalar, v)
-          : JSON.stringify(v);
-        return `${JSON.stringify(k)}:${text}`;
-      });
-      return `{${entries.join(",")}}`;
+/**
+ * Reads a message Go's encoding/json wrote: integers beyond 2^53 stay exact,
+ * unknown keys (from newer daemons) are ignored, `null` reads as zero.
+ *
+ * @param desc The message's descriptor.
+ * @param text The JSON text.
+ * @returns The message.
+ * @throws {SyntaxError} When `text` is not JSON; protobuf-es's error when it does not fit `desc`.
+ *
+ * @example
+ * ```ts
+ * import { ActiveModelSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
+ * import { readGoJson } from "./go_json.ts";
+ * const active = readGoJson(ActiveModelSchema, '{"generation":18446744073709551615}');
+ * console.assert(active.generation === 18446744073709551615n);
+ * ```
+ */
+export function readGoJson<D extends DescMessage>(desc: D, text: string): MessageShape<D> {
+  return fromJson(desc, JSON.parse(quoteUnsafeIntegers(text)) as JsonValue, {
+    ignoreUnknownFields: true,
+  });
+}
+
+/** JSON text with byte runs spliced in, encoded to UTF-8 once at the end. */
+class JsonOut {
+  text = "";
+  #parts: (string | Uint8Array)[] = [];
+
+  /** Appends raw bytes, to be written as base64 (the quotes are the caller's). */
+  bytes(value: Uint8Array): void {
+    this.#parts.push(this.text, value);
+    this.text = "";
+  }
+
+  finish(reserve: number): Uint8Array {
+    this.#parts.push(this.text);
+    let max = reserve;
+    for (const part of this.#parts) {
+      max += typeof part === "string" ? part.length * 3 : base64Length(part.length);
     }
-    default:
-      return JSON.stringify(value);
+    const buf = new Uint8Array(max);
+    let at = reserve;
+    for (const part of this.#parts) {
+      at = typeof part === "string"
+        ? at + utf8Encoder.encodeInto(part, buf.subarray(at)).written
+        : base64Into(part, buf, at);
+    }
+    return buf.subarray(0, at);
   }
 }
 
+/** One field, with what writing it needs worked out once per message type. */
+interface FieldPlan {
+  field: DescField;
+  /** `"jsonName":` */
+  key: string;
+  goInt: boolean;
+}
+
+const plans = new WeakMap<DescMessage, FieldPlan[]>();
 const goIntFields = new WeakMap<DescField, boolean>();
 
 /** Whether `field` is a Go `int` on the daemon (the `go_int` option), cached. */
@@ -133,24 +175,143 @@ function isGoInt(field: DescField): boolean {
   return yes;
 }
 
-function writeScalar(field: DescField, scalar: ScalarType, value: JsonValue): string {
-  if (isGoInt(field) && !(typeof value === "number" && Number.isSafeInteger(value))) {
+function planFor(desc: DescMessage): FieldPlan[] {
+  let plan = plans.get(desc);
+  if (!plan) {
+    plan = [...desc.fields].sort((a, b) => a.number - b.number).map((field) => ({
+      field,
+      key: `${JSON.stringify(field.jsonName)}:`,
+      goInt: isGoInt(field),
+    }));
+    plans.set(desc, plan);
+  }
+  return plan;
+}
+
+function writeMessage(desc: DescMessage, message: Record<string, unknown>, out: JsonOut): void {
+  out.text += "{";
+  let first = true;
+  for (const plan of planFor(desc)) {
+    const { field } = plan;
+    if (!isFieldSet(message as MessageShape<DescMessage>, field)) continue;
+    out.text += first ? plan.key : `,${plan.key}`;
+    first = false;
+    const value = message[field.localName];
+    switch (field.fieldKind) {
+      case "scalar":
+        writeScalar(plan, field.scalar, value, out);
+        break;
+      case "enum":
+        out.text += enumText(field.enum, value as number);
+        break;
+      case "message":
+        writeMessage(field.message, value as Record<string, unknown>, out);
+        break;
+      case "list": {
+        out.text += "[";
+        let i = 0;
+        for (const item of value as unknown[]) {
+          if (i++ > 0) out.text += ",";
+          if (field.listKind === "message") {
+            writeMessage(field.message, item as Record<string, unknown>, out);
+          } else if (field.listKind === "enum") out.text += enumText(field.enum, item as number);
+          else writeScalar(plan, field.scalar, item, out);
+        }
+        out.text += "]";
+        break;
+      }
+      case "map": {
+        out.text += "{";
+        let i = 0;
+        for (const [k, item] of Object.entries(value as Record<string, unknown>)) {
+          out.text += `${i++ > 0 ? "," : ""}${JSON.stringify(k)}:`;
+          if (field.mapKind === "message") {
+            writeMessage(field.message, item as Record<string, unknown>, out);
+          } else if (field.mapKind === "enum") out.text += enumText(field.enum, item as number);
+          else writeScalar(plan, field.scalar, item, out);
+        }
+        out.text += "}";
+        break;
+      }
+    }
+  }
+  out.text += "}";
+}
+
+/** protobuf-es's JSON for an enum value: its name, or the number when unknown. */
+function enumText(desc: DescEnum, value: number): string {
+  const known = desc.values.find((v) => v.number === value);
+  return known ? JSON.stringify(known.name) : String(value);
+}
+
+function writeScalar(plan: FieldPlan, scalar: ScalarType, value: unknown, out: JsonOut): void {
+  const { field } = plan;
+  if (plan.goInt && !(typeof value === "number" && Number.isSafeInteger(value))) {
     throw new InvalidArgumentError(
       `Cannot send ${field.parent.name}.${field.jsonName} = ${value}: it is a Go int on the ` +
         `daemon; pass an integer between -${Number.MAX_SAFE_INTEGER} and ` +
         `${Number.MAX_SAFE_INTEGER} (2^53 - 1)`,
     );
   }
-  if (INT64_TYPES.has(scalar) && typeof value === "string" && INTEGER_TEXT.test(value)) {
-    return value;
+  switch (scalar) {
+    case ScalarType.STRING:
+      out.text += JSON.stringify(value);
+      return;
+    case ScalarType.BYTES:
+      out.text += '"';
+      out.bytes(value as Uint8Array);
+      out.text += '"';
+      return;
+    case ScalarType.BOOL:
+      out.text += value ? "true" : "false";
+      return;
+    case ScalarType.FLOAT:
+    case ScalarType.DOUBLE:
+      if (!Number.isFinite(value)) {
+        throw new InvalidArgumentError(
+          `Cannot send ${field.parent.name}.${field.name} = ${value}: modeld's JSON codec has no ` +
+            "NaN or Infinity; pass a finite number",
+        );
+      }
+      out.text += JSON.stringify(value);
+      return;
+    default:
+      // Integers of every width, 64-bit ones (bigint) bare as Go writes them.
+      out.text += String(value);
   }
-  if (FLOAT_TYPES.has(scalar) && typeof value === "string") {
-    throw new InvalidArgumentError(
-      `Cannot send ${field.parent.name}.${field.name} = ${value}: modeld's JSON codec has no ` +
-        "NaN or Infinity; pass a finite number",
-    );
+}
+
+const BASE64 = utf8Encoder.encode(
+  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/",
+);
+const PAD = 0x3d; // "="
+
+function base64Length(n: number): number {
+  return Math.ceil(n / 3) * 4;
+}
+
+/** Writes `src` as padded standard base64 into `dst` at `at`; returns the end. */
+function base64Into(src: Uint8Array, dst: Uint8Array, at: number): number {
+  const whole = src.length - src.length % 3;
+  let i = 0;
+  for (; i < whole; i += 3) {
+    const v = (src[i] << 16) | (src[i + 1] << 8) | src[i + 2];
+    dst[at] = BASE64[v >>> 18];
+    dst[at + 1] = BASE64[(v >>> 12) & 63];
+    dst[at + 2] = BASE64[(v >>> 6) & 63];
+    dst[at + 3] = BASE64[v & 63];
+    at += 4;
   }
-  return JSON.stringify(value);
+  const rest = src.length - whole;
+  if (rest > 0) {
+    const v = (src[i] << 16) | (rest === 2 ? src[i + 1] << 8 : 0);
+    dst[at] = BASE64[v >>> 18];
+    dst[at + 1] = BASE64[(v >>> 12) & 63];
+    dst[at + 2] = rest === 2 ? BASE64[(v >>> 6) & 63] : PAD;
+    dst[at + 3] = PAD;
+    at += 4;
+  }
+  return at;
 }
 
 /**

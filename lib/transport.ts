@@ -31,51 +31,24 @@ import {
   create,
   type DescMessage,
   type DescMethodServerStreaming,
-  fromJson,
+  type DescMethodStreaming,
+  type DescMethodUnary,
   type MessageInitShape,
   type MessageShape,
-  toJson,
 } from "@bufbuild/protobuf";
-import { type Client, Code, ConnectError, createClient } from "@connectrpc/connect";
-import { createTransport } from "@connectrpc/connect/protocol-grpc";
-import type { UniversalClientFn, UniversalClientRequest } from "@connectrpc/connect/protocol";
-import { createNodeHttpClient, Http2SessionManager } from "@connectrpc/connect-node";
-import { fromBinary } from "@bufbuild/protobuf";
-import {
-  requestHeader,
-  validateResponse,
-  validateTrailer,
-} from "@connectrpc/connect/protocol-grpc";
+import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
+import { Http2SessionManager } from "@connectrpc/connect-node";
 import type http2 from "node:http2";
-import { StatusSchema } from "../gen/google/rpc/status_pb.ts";
 import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { parseEndpoint } from "./endpoint.ts";
+import { encodeEnvelope } from "./envelope.ts";
 import { PermissionNeededError } from "./errors.ts";
-import { quoteUnsafeIntegers, toGoJson } from "./go_json.ts";
+import { readGoJson } from "./go_json.ts";
+import { type CallTarget, GrpcCall, judgedFailure } from "./grpc_call.ts";
+import { markUnprocessed } from "./transport_marks.ts";
 
-/**
- * The gRPC content-type whose subtype selects modeld's JSON codec.
- *
- * @example
- * ```ts
- * import { CONTENT_TYPE } from "./transport.ts";
- * console.assert(CONTENT_TYPE.endsWith("+contenoxtransportjson"));
- * ```
- */
-export const CONTENT_TYPE = "application/grpc+contenoxtransportjson";
-/**
- * The metadata key carrying the lease instance id (the owner fence).
- *
- * @example
- * ```ts
- * import { FENCE_HEADER } from "./transport.ts";
- * console.assert(FENCE_HEADER === "x-contenox-owner-instance");
- * ```
- */
-export const FENCE_HEADER = "x-contenox-owner-instance";
-
-// Connect-ES only accepts its own gRPC content types; the bodies are JSON either way.
-const CONNECT_JSON_CONTENT_TYPE = "application/grpc+json";
+export { CONTENT_TYPE, FENCE_HEADER } from "./grpc_call.ts";
+export { isConnectionDrop, isUnprocessed } from "./transport_marks.ts";
 
 /**
  * Bounds of a connection and its calls; see {@linkcode DEFAULT_LIMITS}.
@@ -126,7 +99,6 @@ export const DEFAULT_LIMITS: Readonly<Required<TransportLimits>> = Object.freeze
 });
 const MAX_TIMER_MS = 2 ** 31 - 1; // the longest setTimeout Node allows
 const utf8Decoder = new TextDecoder();
-const utf8Encoder = new TextEncoder();
 
 /** A typed Connect client for the Compute service. */
 export type ComputeClient = Client<typeof Compute>;
@@ -247,20 +219,12 @@ export function dial(
     idleConnectionTimeoutMs: MAX_TIMER_MS,
   });
   const provider = handshakeBounded(sessions, bounds.connectTimeoutMs, endpoint);
-  const inner = createNodeHttpClient({ httpVersion: "2", sessionProvider: () => provider });
-  const httpClient = modeldHttpClient(inner, instanceId, bounds.maxMessageBytes);
-  const transport = createTransport({
-    baseUrl,
-    httpClient,
-    useBinaryFormat: false,
-    jsonOptions: { ignoreUnknownFields: true },
-    readMaxBytes: bounds.maxMessageBytes,
-    writeMaxBytes: bounds.maxMessageBytes,
-    compressMinBytes: Number.MAX_SAFE_INTEGER,
-    acceptCompression: [],
-    sendCompression: null,
-    interceptors: [],
-  });
+  const callTarget: CallTarget = {
+    sessions: provider,
+    endpoint: target.authority,
+    instanceId,
+    maxBytes: bounds.maxMessageBytes,
+  };
   let closed = false;
   const close = () => {
     if (closed) return;
@@ -271,158 +235,171 @@ export function dial(
   return {
     endpoint,
     instanceId,
-    rpc: createClient(Compute, transport),
+    rpc: createClient(Compute, modeldTransport(callTarget)),
     get closed() {
       return closed;
     },
     limits: bounds,
-    serverStream: (method, input, signal) =>
-      serverStream(httpClient, baseUrl, method, input, signal),
+    serverStream: (method, input, signal) => serverStream(callTarget, method, input, signal),
     close,
     [Symbol.dispose]: close,
     [Symbol.asyncDispose]: () => Promise.resolve(close()),
   };
 }
 
-const methodInputs: ReadonlyMap<string, DescMessage> = new Map(
-  Compute.methods.map((m) => [`/${Compute.typeName}/${m.name}`, m.input]),
-);
+/** The HTTP/2 path of a method. */
+function pathOf(method: { name: string; parent: { typeName: string } }): string {
+  return `/${method.parent.typeName}/${method.name}`;
+}
+
+/** Connect's timeout convention: `undefined` or ≤ 0 means none. */
+function deadline(timeoutMs: number | undefined): number | undefined {
+  return timeoutMs === undefined || timeoutMs <= 0 ? undefined : timeoutMs;
+}
+
+/** A response payload as a message; a payload that does not parse fails the call as Connect does. */
+function parse<O extends DescMessage>(desc: O, payload: Uint8Array): MessageShape<O> {
+  try {
+    return readGoJson(desc, utf8Decoder.decode(payload));
+  } catch (err) {
+    throw ConnectError.from(err, Code.InvalidArgument);
+  }
+}
+
+/**
+ * Connect's transport interface over {@linkcode GrpcCall}: the typed client
+ * from the generated service calls this, one request envelope written as Go
+ * JSON in one pass, each response envelope parsed once.
+ */
+function modeldTransport(target: CallTarget): Transport {
+  return {
+    async unary<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodUnary<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      _header: HeadersInit | undefined,
+      input: MessageInitShape<I>,
+    ) {
+      const envelope = encodeEnvelope(method.input, create(method.input, input));
+      const call = new GrpcCall(target, pathOf(method), method.name, signal, deadline(timeoutMs));
+      try {
+        await call.send(envelope, true);
+        const payload = await call.next();
+        if (payload === undefined) {
+          throw new ConnectError(
+            "protocol error: missing output message for unary method",
+            Code.Unimplemented,
+          );
+        }
+        let extra;
+        try {
+          extra = await call.next();
+        } catch (err) {
+          if (!(err instanceof ConnectError) || isDropOrAbort(err)) throw err;
+          throw new ConnectError(
+            "protocol error: received output message for unary method with error status",
+            Code.Unknown,
+            undefined,
+            undefined,
+            err,
+          );
+        }
+        if (extra !== undefined) {
+          throw new ConnectError(
+            "protocol error: received extra output message for unary method",
+            Code.Unimplemented,
+          );
+        }
+        return {
+          stream: false as const,
+          service: method.parent,
+          method,
+          header: new Headers(),
+          message: parse(method.output, payload),
+          trailer: new Headers(),
+        };
+      } finally {
+        call.finish();
+      }
+    },
+
+    stream<I extends DescMessage, O extends DescMessage>(
+      method: DescMethodStreaming<I, O>,
+      signal: AbortSignal | undefined,
+      timeoutMs: number | undefined,
+      _header: HeadersInit | undefined,
+      input: AsyncIterable<MessageInitShape<I>>,
+    ) {
+      const call = new GrpcCall(target, pathOf(method), method.name, signal, deadline(timeoutMs));
+      // Frames go out one at a time, each awaited, while the reply is read: a
+      // daemon that answers early (a refused push) stops the sending.
+      void (async () => {
+        try {
+          for await (const init of input) {
+            const open = await call.send(
+              encodeEnvelope(method.input, create(method.input, init)),
+              false,
+            );
+            if (!open) return;
+          }
+          await call.end();
+        } catch (err) {
+          call.abort(err);
+        }
+      })();
+      return Promise.resolve({
+        stream: true as const,
+        service: method.parent,
+        method,
+        header: new Headers(),
+        message: readMessages(call, method.output),
+        trailer: new Headers(),
+      });
+    },
+  };
+}
+
+/** Whether a failure is the connection's or the caller's, not a status the daemon sent. */
+function isDropOrAbort(err: ConnectError): boolean {
+  return err.code === Code.Canceled || err.code === Code.DeadlineExceeded ||
+    err.code === Code.Unavailable;
+}
+
+/** The response messages of a call; leaving early resets the stream. */
+async function* readMessages<O extends DescMessage>(
+  call: GrpcCall,
+  output: O,
+): AsyncGenerator<MessageShape<O>> {
+  try {
+    for (let payload; (payload = await call.next()) !== undefined;) {
+      yield parse(output, payload);
+    }
+  } finally {
+    call.finish();
+  }
+}
 
 /** One server-streaming call; see {@linkcode Connection.serverStream}. */
 async function* serverStream<I extends DescMessage, O extends DescMessage>(
-  http: UniversalClientFn,
-  baseUrl: string,
+  target: CallTarget,
   method: DescMethodServerStreaming<I, O>,
   input: MessageInitShape<I>,
   signal: AbortSignal,
 ): AsyncGenerator<MessageShape<O>> {
-  const controller = new AbortController();
-  const onAbort = () => controller.abort(signal.reason);
-  if (signal.aborted) onAbort();
-  signal.addEventListener("abort", onAbort, { once: true });
+  const envelope = encodeEnvelope(method.input, create(method.input, input));
+  const call = new GrpcCall(target, pathOf(method), method.name, signal, undefined);
   try {
-    const json = JSON.stringify(toJson(method.input, create(method.input, input)));
-    const res = await http({
-      url: `${baseUrl}/${method.parent.typeName}/${method.name}`,
-      method: "POST",
-      header: requestHeader(false, undefined, undefined),
-      body: (async function* () {
-        yield envelope(0, utf8Encoder.encode(json));
-      })(),
-      signal: controller.signal,
-    });
-    const { foundStatus, headerError } = validateResponse(res.status, res.header);
-    if (headerError) throw headerError;
-    if (!foundStatus) {
-      // The body arrives as whole envelopes (rewriteEnvelopes), but a truncated tail.
-      for await (const chunk of res.body) {
-        const length = chunk.length >= 5
-          ? new DataView(chunk.buffer, chunk.byteOffset, 5).getUint32(1)
-          : -1;
-        if (length !== chunk.length - 5) {
-          throw new ConnectError("protocol error: incomplete envelope", Code.Internal);
-        }
-        if (chunk[0] !== 0) {
-          throw new ConnectError("protocol error: received a compressed message", Code.Internal);
-        }
-        const value = JSON.parse(utf8Decoder.decode(chunk.subarray(5)));
-        yield fromJson(method.output, value, { ignoreUnknownFields: true });
-      }
+    await call.send(envelope, true);
+    for (let payload; (payload = await call.next()) !== undefined;) {
+      yield parse(method.output, payload);
     }
-    validateTrailer(res.trailer, res.header);
   } finally {
-    signal.removeEventListener("abort", onAbort);
-    controller.abort(); // a consumer that left early resets the stream
+    call.finish(); // a consumer that left early resets the stream
   }
 }
 
-/**
- * Whether a failure was the connection itself breaking (reset, GOAWAY, FIN,
- * RST, refused stream, handshake timeout) rather than a status the daemon sent.
- *
- * @param err What a call threw (or any error in its `cause` chain).
- * @returns `true` for a dropped or refused connection.
- *
- * @example
- * ```ts
- * import { isConnectionDrop } from "./transport.ts";
- * console.assert(!isConnectionDrop(new Error("model_busy")));
- * ```
- */
-export function isConnectionDrop(err: unknown): boolean {
-  return someCause(err, (e) => drops.has(e as object));
-}
-
-/**
- * Whether a failed call never reached the daemon's handler (REFUSED_STREAM, a
- * stream above a GOAWAY's last stream id, Deno's spurious client-side CANCEL),
- * so sending it again is safe.
- *
- * @param err What a call threw.
- * @returns `true` when the daemon never processed the call.
- *
- * @example
- * ```ts
- * import { isUnprocessed } from "./transport.ts";
- * console.assert(!isUnprocessed(new Error("EOF")));
- * ```
- */
-export function isUnprocessed(err: unknown): boolean {
-  return someCause(err, (e) => unprocessed.has(e as object) || isSpuriousCancel(e));
-}
-
-/**
- * A CANCEL the caller never asked for: after a Decode stream is reset while
- * the daemon is still sending on it, Deno 2.9.3's node:http2 client fails the
- * next stream with RST_STREAM CANCEL without sending it (bench/h2_cancel_repro.ts;
- * issue 8, item 16: 268 of 300 calls right after a cancelled decode against
- * grpc-go). Nothing reached the daemon, so the call may be retried once. A
- * caller's own abort is ruled out before this is asked.
- */
-function isSpuriousCancel(err: unknown): boolean {
-  return err instanceof ConnectError && err.code === Code.Canceled &&
-    /stream closed with error code CANCEL/.test(err.rawMessage);
-}
-
-const drops = new WeakSet<object>();
 /** A listener that captures nothing, for sessions that outlive their connection. */
 const ignore = () => {};
-const unprocessed = new WeakSet<object>();
-
-function someCause(err: unknown, test: (e: unknown) => boolean): boolean {
-  for (let e = err, depth = 0; e !== undefined && e !== null && depth < 8; depth++) {
-    if (typeof e === "object" && test(e)) return true;
-    e = e instanceof Error ? e.cause : undefined;
-  }
-  return false;
-}
-
-/**
- * Turns a failure of the HTTP/2 layer into `UNAVAILABLE`, marked as a drop
- * (and as unprocessed for REFUSED_STREAM, which is also what a stream above a
- * GOAWAY's last stream id gets). A cancellation, a deadline or a size refusal
- * passes unchanged.
- */
-function transportFailure(err: unknown, endpoint: string): unknown {
-  if (
-    err instanceof ConnectError &&
-    (err.code === Code.Canceled || err.code === Code.DeadlineExceeded ||
-      err.code === Code.ResourceExhausted || drops.has(err))
-  ) {
-    return err;
-  }
-  const text = err instanceof Error ? err.message : String(err);
-  const out = new ConnectError(
-    `the connection to ${endpoint} failed: ${text}`,
-    Code.Unavailable,
-    undefined,
-    undefined,
-    err,
-  );
-  drops.add(out);
-  if (/REFUSED_STREAM/.test(text)) unprocessed.add(out);
-  return out;
-}
 
 /** What Connect's HTTP/2 client needs from a session manager, and a release. */
 type SessionProvider =
@@ -454,12 +431,12 @@ function handshakeBounded(
     session.once("goaway", (_code: number, lastStreamId: number) => {
       for (const stream of open.get(session) ?? []) {
         if (stream.id === undefined || stream.id <= lastStreamId) continue;
-        const err = new ConnectError(
-          `${endpoint} sent GOAWAY before processing the call (last stream ${lastStreamId})`,
-          Code.Unavailable,
-        );
-        drops.add(err);
-        unprocessed.add(err);
+        const err = markUnprocessed(judgedFailure(
+          new ConnectError(
+            `${endpoint} sent GOAWAY before processing the call (last stream ${lastStreamId})`,
+            Code.Unavailable,
+          ),
+        ));
         stream.destroy(err);
       }
     });
@@ -475,11 +452,12 @@ function handshakeBounded(
         const timer = setTimeout(() => {
           session.off("localSettings", finish);
           session.off("close", finish);
-          const err = new ConnectError(
-            `the HTTP/2 handshake with ${endpoint} did not complete within ${timeoutMs} ms`,
-            Code.Unavailable,
+          const err = judgedFailure(
+            new ConnectError(
+              `the HTTP/2 handshake with ${endpoint} did not complete within ${timeoutMs} ms`,
+              Code.Unavailable,
+            ),
           );
-          drops.add(err);
           session.destroy();
           reject(err);
         }, Math.min(timeoutMs, MAX_TIMER_MS));
@@ -523,185 +501,4 @@ function handshakeBounded(
       seen.clear();
     },
   };
-}
-
-/** Wraps Connect's HTTP client to speak modeld's dialect of gRPC. */
-function modeldHttpClient(
-  inner: UniversalClientFn,
-  instanceId: string,
-  maxBytes: number,
-): UniversalClientFn {
-  return async (req: UniversalClientRequest) => {
-    const url = new URL(req.url);
-    const path = url.pathname;
-    req.header.set("content-type", CONTENT_TYPE);
-    if (instanceId !== "" && !path.endsWith("/Health")) req.header.set(FENCE_HEADER, instanceId);
-    const input = methodInputs.get(path);
-    if (input && req.body) {
-      req.body = rewriteEnvelopes(req.body, (json) => toGoJson(input, JSON.parse(json)), maxBytes);
-    }
-    let res;
-    try {
-      res = await inner(req);
-    } catch (err) {
-      throw transportFailure(err, url.host);
-    }
-    const contentType = res.header.get("content-type") ?? "";
-    if (contentType.startsWith(CONTENT_TYPE)) {
-      res.header.set("content-type", CONNECT_JSON_CONTENT_TYPE);
-    }
-    const trailersOnly = res.header.has("grpc-status");
-    if (trailersOnly) reconcileStatusDetails(res.header);
-    const trailer = res.trailer;
-    const body = rewriteEnvelopes(res.body, quoteUnsafeIntegers, maxBytes);
-    // Go writes 64-bit integers bare; quote the ones JSON.parse would round.
-    res.body = (async function* () {
-      try {
-        yield* body;
-      } catch (err) {
-        throw transportFailure(err, url.host);
-      }
-      if (res.status !== 200 || trailersOnly) return;
-      if (!trailer.has("grpc-status")) {
-        // END_STREAM without trailers: RST_STREAM NO_ERROR, or a peer that hung up.
-        throw transportFailure(
-          new Error("the stream ended without a gRPC status (reset or closed by the daemon)"),
-          url.host,
-        );
-      }
-      reconcileStatusDetails(trailer);
-    })();
-    return res;
-  };
-}
-
-/**
- * Follows grpc-go with `grpc-status-details-bin`: details that do not decode
- * are ignored, details whose code differs from `grpc-status` make the status
- * INTERNAL (Connect would otherwise let the details override the status).
- */
-function reconcileStatusDetails(headers: Headers): void {
-  const bin = headers.get("grpc-status-details-bin");
-  if (bin === null) return;
-  headers.delete("grpc-status-details-bin");
-  let details;
-  try {
-    details = fromBinary(StatusSchema, base64Decode(bin));
-  } catch {
-    return; // undecodable: grpc-status and grpc-message stand
-  }
-  const code = Number.parseInt(headers.get("grpc-status") ?? "", 10);
-  if (details.code === code) {
-    headers.set("grpc-status-details-bin", bin);
-    return;
-  }
-  let message = headers.get("grpc-message") ?? "";
-  try {
-    message = decodeURIComponent(message);
-  } catch { /* keep the raw text */ }
-  headers.set("grpc-status", String(Code.Internal));
-  headers.set(
-    "grpc-message",
-    encodeURIComponent(
-      `grpc-status-details-bin mismatch: grpc-status=${code}, grpc-message=${
-        JSON.stringify(message)
-      }, grpc-status-details-bin code=${details.code}`,
-    ),
-  );
-}
-
-function base64Decode(text: string): Uint8Array {
-  const std = text.replace(/-/g, "+").replace(/_/g, "/").replace(/=+$/, "");
-  if (/[^A-Za-z0-9+/]/.test(std)) throw new Error("not base64");
-  const bin = atob(std + "=".repeat((4 - std.length % 4) % 4));
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-/**
- * Rewrites the JSON text of each length-prefixed message of a gRPC body.
- * Envelopes may span or share chunks; each byte is copied once (chunks are
- * kept in a list until a message is complete), and a length prefix above
- * `maxBytes` is refused as soon as it arrives, as grpc-go's client does.
- * Trailing partial bytes pass through.
- */
-async function* rewriteEnvelopes(
-  body: AsyncIterable<Uint8Array>,
-  rewrite: (json: string) => string,
-  maxBytes: number,
-): AsyncIterable<Uint8Array> {
-  const parts: Uint8Array[] = [];
-  let buffered = 0;
-  let need = 5; // bytes of the next envelope: its prefix, then the whole envelope
-  let header = true;
-  for await (const chunk of body) {
-    if (chunk.length === 0) continue;
-    parts.push(chunk);
-    buffered += chunk.length;
-    while (buffered >= need) {
-      const head = take(parts, header ? 5 : need, false);
-      if (header) {
-        const length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
-        if (length > maxBytes) {
-          throw new ConnectError(
-            `grpc: received message larger than max (${length} vs. ${maxBytes})`,
-            Code.ResourceExhausted,
-          );
-        }
-        need = 5 + length;
-        header = false;
-        continue;
-      }
-      const message = take(parts, need, true);
-      buffered -= need;
-      need = 5;
-      header = true;
-      if (message[0] !== 0) {
-        yield message; // compressed: modeld never compresses, so leave it to Connect to refuse
-        continue;
-      }
-      yield envelope(0, utf8Encoder.encode(rewrite(utf8Decoder.decode(message.subarray(5)))));
-    }
-  }
-  if (buffered > 0) yield take(parts, buffered, true);
-}
-
-/**
- * The first `n` bytes of `parts` as one array (copied once when they span
- * parts); with `consume` they are removed from `parts`.
- */
-function take(parts: Uint8Array[], n: number, consume: boolean): Uint8Array {
-  const first = parts[0];
-  if (first.length >= n) {
-    if (consume) {
-      if (first.length === n) parts.shift();
-      else parts[0] = first.subarray(n);
-    }
-    return first.subarray(0, n);
-  }
-  const out = new Uint8Array(n);
-  let filled = 0;
-  let i = 0;
-  while (filled < n) {
-    const part = parts[i];
-    const used = Math.min(part.length, n - filled);
-    out.set(part.subarray(0, used), filled);
-    filled += used;
-    if (used < part.length) {
-      if (consume) parts[i] = part.subarray(used);
-      break;
-    }
-    i++;
-  }
-  if (consume) parts.splice(0, i);
-  return out;
-}
-
-function envelope(flags: number, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + data.length);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, data.length);
-  out.set(data, 5);
-  return out;
 }

@@ -39,7 +39,6 @@ import {
   type MessageInitShape,
   type MessageShape,
   toBinary,
-  toJson,
 } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
@@ -47,7 +46,8 @@ import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
-import { goIntProblem, quoteUnsafeIntegers, toGoJson } from "../go_json.ts";
+import { encodeEnvelope, EnvelopeSplitter, EnvelopeTooLargeError } from "../envelope.ts";
+import { goIntProblem, quoteUnsafeIntegers } from "../go_json.ts";
 import type { WireStatus } from "./sentinels.ts";
 
 /**
@@ -482,7 +482,7 @@ export class GrpcServer<S extends DescService> {
     };
     const encode = (msg: MessageInitShape<DescMessage>): Uint8Array => {
       const full = create(method.output, msg);
-      return utf8Encoder.encode(toGoJson(method.output, toJson(method.output, full)));
+      return encodeEnvelope(method.output, full);
     };
     const fail = (err: unknown): WireStatus => {
       if (err instanceof GrpcStatusError) return err.status;
@@ -573,7 +573,8 @@ class ResponseWriter {
     this.#contentType = contentType;
   }
 
-  async send(message: Uint8Array): Promise<void> {
+  /** Sends one envelope ({@linkcode encodeEnvelope}'s output). */
+  async send(envelope: Uint8Array): Promise<void> {
     const stream = this.#stream;
     if (stream.destroyed || stream.closed) {
       throw new DOMException("the client cancelled the call", "AbortError");
@@ -585,10 +586,7 @@ class ResponseWriter {
       });
       stream.once("wantTrailers", () => stream.sendTrailers(statusHeaders(this.#final)));
     }
-    const frame = new Uint8Array(5 + message.length);
-    new DataView(frame.buffer).setUint32(1, message.length);
-    frame.set(message, 5);
-    if (!stream.write(frame)) {
+    if (!stream.write(envelope)) {
       await new Promise<void>((resolve) => {
         const done = () => {
           stream.off("drain", done);
@@ -664,31 +662,27 @@ async function* readEnvelopes(
   stream: http2.ServerHttp2Stream,
   maxBytes: number,
 ): AsyncGenerator<Uint8Array> {
-  let pending: Uint8Array = new Uint8Array(0);
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
-    pending = concat(pending, new Uint8Array(chunk));
-    while (pending.length >= 5) {
-      const view = new DataView(pending.buffer, pending.byteOffset, pending.byteLength);
-      const flags = view.getUint8(0);
-      const length = view.getUint32(1);
-      if (length > maxBytes) {
-        throw new GrpcStatusError({
-          code: Code.ResourceExhausted,
-          message: `grpc: received message larger than max (${length} vs. ${maxBytes})`,
-        });
-      }
-      if (pending.length < 5 + length) break;
-      if (flags !== 0) {
-        throw new GrpcStatusError({
-          code: Code.Internal,
-          message: "grpc: compressed flag set with identity or empty encoding",
-        });
-      }
-      yield pending.slice(5, 5 + length);
-      pending = pending.slice(5 + length);
+  const splitter = new EnvelopeSplitter(maxBytes);
+  const ready: Uint8Array[] = [];
+  const onMessage = (flags: number, data: Uint8Array) => {
+    if (flags !== 0) {
+      throw new GrpcStatusError({
+        code: Code.Internal,
+        message: "grpc: compressed flag set with identity or empty encoding",
+      });
     }
+    ready.push(data);
+  };
+  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+    try {
+      splitter.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), onMessage);
+    } catch (err) {
+      if (!(err instanceof EnvelopeTooLargeError)) throw err;
+      throw new GrpcStatusError({ code: Code.ResourceExhausted, message: err.message });
+    }
+    while (ready.length > 0) yield ready.shift()!;
   }
-  if (pending.length > 0) {
+  if (splitter.buffered > 0) {
     throw new GrpcStatusError({
       code: Code.Internal,
       message: "grpc: received a truncated message",
@@ -758,14 +752,6 @@ function parseGoJson<D extends DescMessage>(
 
 function lowerFirst(s: string): string {
   return s.charAt(0).toLowerCase() + s.slice(1);
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  if (a.length === 0) return b;
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a);
-  out.set(b, a.length);
-  return out;
 }
 
 function bytesToBase64(bytes: Uint8Array): string {

@@ -4,14 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { create, fromJson, toJson } from "@bufbuild/protobuf";
+import { create, fromJson } from "@bufbuild/protobuf";
 import {
   DecodeChunkSchema,
   DecodeRequestSchema,
   OpenSessionRequestSchema,
   PrefixStatusSchema,
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
-import { quoteUnsafeIntegers, toGoJson } from "../../lib/go_json.ts";
+import { goJson, quoteUnsafeIntegers } from "../../lib/go_json.ts";
 import {
   ContextOverflowError,
   InvalidArgumentError,
@@ -101,7 +101,7 @@ Deno.test("item 13: a Go int beyond int32 is sent bare and decoded exactly", () 
     type: "llama",
     config: { numCtx: 2 ** 32 },
   });
-  const text = toGoJson(OpenSessionRequestSchema, toJson(OpenSessionRequestSchema, req));
+  const text = goJson(OpenSessionRequestSchema, req);
   assert.match(text, /"NumCtx":4294967296\b/);
   const status = fromJson(
     PrefixStatusSchema,
@@ -118,7 +118,7 @@ Deno.test("item 13: Go ints that are not exact integers up to 2^53 - 1 are refus
   for (const numCtx of [2 ** 53, 2 ** 64, -(2 ** 53), 1.5, Number.NaN, Infinity]) {
     const req = create(OpenSessionRequestSchema, { config: { numCtx } });
     assert.throws(
-      () => toGoJson(OpenSessionRequestSchema, toJson(OpenSessionRequestSchema, req)),
+      () => goJson(OpenSessionRequestSchema, req),
       (err: unknown) =>
         err instanceof InvalidArgumentError && /NumCtx|num_ctx/.test(err.message) &&
         /integer/.test(err.message),
@@ -130,7 +130,7 @@ Deno.test("item 13: Go ints that are not exact integers up to 2^53 - 1 are refus
     handle: "h",
     config: { temperature: 0.7, maxTokens: 3 },
   });
-  assert.match(toGoJson(DecodeRequestSchema, toJson(DecodeRequestSchema, d)), /"Temperature":0\.7/);
+  assert.match(goJson(DecodeRequestSchema, d), /"Temperature":0\.7/);
 });
 
 Deno.test("item 13: through the test daemon, numCtx 2^32 round-trips and 2^53 is refused unsent", async () => {
