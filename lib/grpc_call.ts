@@ -53,14 +53,9 @@ export const FENCE_HEADER = "x-contenox-owner-instance";
 /** Where a call goes: the stream source and what every call on it shares. */
 export interface CallTarget {
   /** Opens an HTTP/2 stream (after the handshake) and hears of bytes read (keepalive). */
-  sessions: {
-    request(
-      method: string,
-      path: string,
-      headers: http2.OutgoingHttpHeaders,
-      options: Omit<http2.ClientSessionRequestOptions, "signal">,
-    ): Promise<http2.ClientHttp2Stream>;
-    notifyResponseByteRead(stream: http2.ClientHttp2Stream): void;
+  connection: {
+    request(path: string, headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream>;
+    alive(stream: http2.ClientHttp2Stream): void;
   };
   /** `host:port`, for error messages. */
   endpoint: string;
@@ -261,7 +256,7 @@ export class GrpcCall {
     }
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = await this.#target.sessions.request("POST", this.path, headers, {});
+      stream = await this.#target.connection.request(this.path, headers);
     } catch (err) {
       this.#fail(transportFailure(err, this.#target.endpoint));
       throw this.#failure;
@@ -299,7 +294,7 @@ export class GrpcCall {
   }
 
   #onData(stream: http2.ClientHttp2Stream, chunk: Uint8Array): void {
-    this.#target.sessions.notifyResponseByteRead(stream);
+    this.#target.connection.alive(stream);
     if (this.#failure) return;
     try {
       this.#splitter.push(chunk, (flags, data) => {

@@ -37,15 +37,13 @@ import {
   type MessageShape,
 } from "@bufbuild/protobuf";
 import { type Client, Code, ConnectError, createClient, type Transport } from "@connectrpc/connect";
-import { Http2SessionManager } from "@connectrpc/connect-node";
-import type http2 from "node:http2";
 import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { parseEndpoint } from "./endpoint.ts";
 import { encodeEnvelope } from "./envelope.ts";
 import { PermissionNeededError } from "./errors.ts";
 import { readGoJson } from "./go_json.ts";
-import { type CallTarget, GrpcCall, judgedFailure } from "./grpc_call.ts";
-import { markUnprocessed } from "./transport_marks.ts";
+import { type CallTarget, GrpcCall } from "./grpc_call.ts";
+import { H2Connection } from "./h2_connection.ts";
 
 export { CONTENT_TYPE, FENCE_HEADER } from "./grpc_call.ts";
 export { isConnectionDrop, isUnprocessed } from "./transport_marks.ts";
@@ -97,7 +95,6 @@ export const DEFAULT_LIMITS: Readonly<Required<TransportLimits>> = Object.freeze
   pingTimeoutMs: 20_000,
   maxMessageBytes: 512 * 1024 * 1024,
 });
-const MAX_TIMER_MS = 2 ** 31 - 1; // the longest setTimeout Node allows
 const utf8Decoder = new TextDecoder();
 
 /** A typed Connect client for the Compute service. */
@@ -209,18 +206,9 @@ export function dial(
     );
   }
   const baseUrl = target.url;
-  const sessions = new Http2SessionManager(baseUrl, {
-    // grpc-go answers more than one ping per 5 minutes (or any while idle) with GOAWAY.
-    pingIntervalMs: bounds.pingIntervalMs,
-    pingTimeoutMs: bounds.pingTimeoutMs,
-    pingIdleConnection: false,
-    connectTimeoutMs: bounds.connectTimeoutMs,
-    // Never close an idle connection: the daemon would close its sessions.
-    idleConnectionTimeoutMs: MAX_TIMER_MS,
-  });
-  const provider = handshakeBounded(sessions, bounds.connectTimeoutMs, endpoint);
+  const connection = new H2Connection(baseUrl, endpoint, bounds);
   const callTarget: CallTarget = {
-    sessions: provider,
+    connection,
     endpoint: target.authority,
     instanceId,
     maxBytes: bounds.maxMessageBytes,
@@ -229,8 +217,7 @@ export function dial(
   const close = () => {
     if (closed) return;
     closed = true;
-    provider.release();
-    sessions.abort();
+    connection.close();
   };
   return {
     endpoint,
@@ -396,109 +383,4 @@ async function* serverStream<I extends DescMessage, O extends DescMessage>(
   } finally {
     call.finish(); // a consumer that left early resets the stream
   }
-}
-
-/** A listener that captures nothing, for sessions that outlive their connection. */
-const ignore = () => {};
-
-/** What Connect's HTTP/2 client needs from a session manager, and a release. */
-type SessionProvider =
-  & Pick<Http2SessionManager, "authority" | "request" | "notifyResponseByteRead">
-  & { release(): void };
-
-/**
- * The session manager, with the HTTP/2 handshake bounded: a stream is handed
- * out only once the daemon acknowledged our SETTINGS (Connect's own bound ends
- * at the TCP connect), else the connection is dropped as `UNAVAILABLE`.
- */
-function handshakeBounded(
-  sessions: Http2SessionManager,
-  timeoutMs: number,
-  endpoint: string,
-): SessionProvider {
-  const handshakes = new WeakMap<http2.ClientHttp2Session, Promise<void>>();
-  const open = new WeakMap<http2.ClientHttp2Session, Set<http2.ClientHttp2Stream>>();
-  const seen = new Set<http2.ClientHttp2Session>();
-  const handshake = (session: http2.ClientHttp2Session): Promise<void> => {
-    let done = handshakes.get(session);
-    if (done) return done;
-    // A session Connect stopped listening to (after GOAWAY) may still report a
-    // failed write; its streams carry the failure, so an unheard one must not crash.
-    session.on("error", ignore);
-    session.once("close", () => seen.delete(session));
-    // Streams above a GOAWAY's last stream id were never processed: fail them
-    // first, marked so, before the session tears them down as a premature close.
-    session.once("goaway", (_code: number, lastStreamId: number) => {
-      for (const stream of open.get(session) ?? []) {
-        if (stream.id === undefined || stream.id <= lastStreamId) continue;
-        const err = markUnprocessed(judgedFailure(
-          new ConnectError(
-            `${endpoint} sent GOAWAY before processing the call (last stream ${lastStreamId})`,
-            Code.Unavailable,
-          ),
-        ));
-        stream.destroy(err);
-      }
-    });
-    done = !session.pendingSettingsAck
-      ? Promise.resolve()
-      : new Promise<void>((resolve, reject) => {
-        const finish = () => {
-          clearTimeout(timer);
-          session.off("localSettings", finish);
-          session.off("close", finish);
-          resolve();
-        };
-        const timer = setTimeout(() => {
-          session.off("localSettings", finish);
-          session.off("close", finish);
-          const err = judgedFailure(
-            new ConnectError(
-              `the HTTP/2 handshake with ${endpoint} did not complete within ${timeoutMs} ms`,
-              Code.Unavailable,
-            ),
-          );
-          session.destroy();
-          reject(err);
-        }, Math.min(timeoutMs, MAX_TIMER_MS));
-        session.once("localSettings", finish);
-        session.once("close", finish);
-      });
-    handshakes.set(session, done);
-    return done;
-  };
-  return {
-    authority: sessions.authority,
-    async request(
-      method: string,
-      path: string,
-      headers: http2.OutgoingHttpHeaders,
-      options: Omit<http2.ClientSessionRequestOptions, "signal">,
-    ): Promise<http2.ClientHttp2Stream> {
-      const stream = await sessions.request(method, path, headers, options);
-      const session = stream.session as http2.ClientHttp2Session;
-      seen.add(session);
-      let streams = open.get(session);
-      if (!streams) open.set(session, streams = new Set());
-      streams.add(stream);
-      stream.once("close", () => streams.delete(stream));
-      await handshake(session);
-      return stream;
-    },
-    notifyResponseByteRead(stream: http2.ClientHttp2Stream): void {
-      sessions.notifyResponseByteRead(stream);
-    },
-    release(): void {
-      // Deno's node:http2 keeps every closed session reachable from a global
-      // handle (bench/http2_leak_repro.ts). Destroy ours without an error, so
-      // the socket stores none (an error's stack keeps each caller's frames,
-      // this connection and its client alive), and drop their listeners.
-      for (const session of seen) {
-        if (!session.destroyed) session.destroy();
-        session.removeAllListeners();
-        session.on("error", ignore);
-      }
-      seen.clear();
-    },
-  };
 }

@@ -101,6 +101,28 @@ Deno.test("item 7: a stalled daemon ends unary calls at the default deadline", a
   n.close();
 });
 
+Deno.test("keepalive: a call with no deadline on a peer that stops answering PINGs fails as a retryable drop", async () => {
+  await using hostile = await startHostile();
+  const n = node(hostile.addr("deaf"), { pingIntervalMs: 200, pingTimeoutMs: 200 });
+  const err = await failsWithin(
+    2_000,
+    () => n.status({ timeoutMs: Infinity }),
+    () => n.close(),
+  );
+  assertInstanceOf(err, ConnectionError);
+  assert.ok(err.retryable);
+  n.close();
+});
+
+Deno.test("keepalive: a peer that answers PINGs keeps a silent call open", async () => {
+  await using hostile = await startHostile();
+  const n = node(hostile.addr("stall"), { pingIntervalMs: 100, pingTimeoutMs: 100 });
+  // Many ping intervals pass; the call is ended by its own deadline, not by the keepalive.
+  const err = await failsWithin(3_000, () => n.status({ timeoutMs: 1_000 }), () => n.close());
+  assertInstanceOf(err, TimeoutError);
+  n.close();
+});
+
 Deno.test("item 6: a 2 GiB length prefix is refused at the prefix", async () => {
   await using hostile = await startHostile();
   const n = node(hostile.addr("hugeprefix"));

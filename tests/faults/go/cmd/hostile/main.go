@@ -7,6 +7,7 @@
 //	                CloseSession answer; Decode streams {"text":"tok "} until reset
 //	nosettings      accepts and reads, never writes a byte (no SETTINGS)
 //	stall           handshakes, never answers a request
+//	deaf            as stall, and never answers a PING either (a hung peer)
 //	headersonly     answers with response HEADERS, then nothing
 //	hugeprefix      HEADERS, then a message prefix of 2 GiB and 64 KiB of data, then stalls
 //	big             a 40 MiB Health reply in 16 KiB DATA frames (flow-controlled)
@@ -50,7 +51,7 @@ import (
 )
 
 var modes = []string{
-	"ok", "nosettings", "stall", "headersonly", "hugeprefix", "big", "refused", "refusedalways",
+	"ok", "nosettings", "stall", "deaf", "headersonly", "hugeprefix", "big", "refused", "refusedalways",
 	"rstinternal", "rstnoerror", "goaway", "goawayzero", "fin", "finbefore", "rst", "rstbefore",
 	"details0", "detailsmismatch", "detailsgarbage", "detailsbadproto", "http503",
 }
@@ -165,7 +166,10 @@ func (c *conn) readLoop() {
 			})
 			c.write(func() error { return c.fr.WriteSettingsAck() })
 		case *http2.PingFrame:
-			if !f.IsAck() {
+			if os.Getenv("HOSTILE_DEBUG") != "" {
+				fmt.Fprintf(os.Stderr, "%s: PING ack=%v\n", c.mode, f.IsAck())
+			}
+			if !f.IsAck() && c.mode != "deaf" {
 				data := f.Data
 				c.write(func() error { return c.fr.WritePing(true, data) })
 			}
@@ -312,7 +316,7 @@ func (c *conn) handle(id uint32, path string, n int) {
 	switch c.mode {
 	case "ok":
 		c.ok(id, method)
-	case "stall":
+	case "stall", "deaf":
 	case "headersonly":
 		c.respond(id)
 	case "hugeprefix":
