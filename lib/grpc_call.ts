@@ -195,22 +195,46 @@ export class GrpcCall {
    */
   async next(): Promise<Uint8Array | undefined> {
     for (;;) {
-      if (this.#failure) throw this.#failure;
-      const message = this.#queue.shift();
-      if (message !== undefined) {
-        if (this.#paused && this.#queue.length < QUEUE_HIGH_WATER / 2) {
-          this.#paused = false;
-          this.#stream?.resume();
-        }
-        return message;
-      }
-      if (this.#ended) {
-        this.#settle();
-        if (this.#failure) throw this.#failure;
-        return undefined;
-      }
-      await new Promise<void>((resolve) => this.#wake = resolve);
+      const message = this.poll();
+      if (message !== undefined) return message ?? undefined;
+      await this.arrival();
     }
+  }
+
+  /**
+   * The next response message without waiting: its payload, `null` once the
+   * call ended with status OK, `undefined` when nothing new has arrived (then
+   * await {@linkcode GrpcCall.arrival}). Lets a stream reader hand out
+   * messages already received without a promise per message.
+   *
+   * @returns The payload, `null` at the end, or `undefined` for not yet.
+   * @throws {ConnectError} The call's failure.
+   */
+  poll(): Uint8Array | null | undefined {
+    if (this.#failure) throw this.#failure;
+    const message = this.#queue.shift();
+    if (message !== undefined) {
+      if (this.#paused && this.#queue.length < QUEUE_HIGH_WATER / 2) {
+        this.#paused = false;
+        this.#stream?.resume();
+      }
+      return message;
+    }
+    if (this.#ended) {
+      this.#settle();
+      if (this.#failure) throw this.#failure;
+      return null;
+    }
+    return undefined;
+  }
+
+  /**
+   * Resolves when {@linkcode GrpcCall.poll} may have something new.
+   *
+   * @returns A promise for the next arrival, end or failure.
+   */
+  arrival(): Promise<void> {
+    return new Promise<void>((resolve) => this.#wake = resolve);
   }
 
   /**
@@ -281,16 +305,8 @@ export class GrpcCall {
     const plain = headers[":status"] === 200 && contentType.startsWith(CONTENT_TYPE) &&
       headers["grpc-status"] === undefined;
     if (plain) return;
-    // Anything else is judged by Connect: HTTP status, content type, an error in the headers.
-    const web = toWebHeaders(headers);
-    reconcileStatusDetails(web);
-    if (contentType.startsWith(CONTENT_TYPE)) web.set("content-type", "application/grpc+json");
-    try {
-      const { headerError } = validateResponse(headers[":status"] ?? 0, web);
-      if (headerError && headers["grpc-status"] === undefined) throw headerError;
-    } catch (err) {
-      this.#fail(err as ConnectError);
-    }
+    const err = responseError(headers[":status"] ?? 0, toWebHeaders(headers));
+    if (err) this.#fail(err);
   }
 
   #onData(stream: http2.ClientHttp2Stream, chunk: Uint8Array): void {
@@ -382,13 +398,10 @@ export class GrpcCall {
     if (trailers["grpc-status"] === "0" && trailers["grpc-status-details-bin"] === undefined) {
       return;
     }
-    const web = toWebHeaders(trailers);
-    reconcileStatusDetails(web);
-    try {
-      validateTrailer(web, trailers === headers ? new Headers() : toWebHeaders(headers));
-    } catch (err) {
-      this.#failure = err as ConnectError;
-    }
+    this.#failure = statusError(
+      toWebHeaders(trailers),
+      trailers === headers ? new Headers() : toWebHeaders(headers),
+    );
   }
 
   #fail(err: Error): void {
@@ -412,8 +425,74 @@ export class GrpcCall {
   }
 }
 
-/** The caller's abort as Connect reports it: their reason, code CANCELED. */
-function abortError(reason: unknown): ConnectError {
+/**
+ * What Connect makes of response headers that are not a plain success: an
+ * HTTP status other than 200, a content type that is not gRPC. A status in the
+ * headers (a trailers-only response) is left to {@linkcode statusError}.
+ *
+ * @param status The HTTP status.
+ * @param headers The response headers.
+ * @returns The error, or `undefined` when the response may proceed.
+ *
+ * @example
+ * ```ts
+ * import { responseError } from "./grpc_call.ts";
+ * console.assert(responseError(503, new Headers())?.message.includes("HTTP 503"));
+ * ```
+ */
+export function responseError(status: number, headers: Headers): ConnectError | undefined {
+  // Connect knows only its own gRPC content types; the bodies are JSON either way.
+  if ((headers.get("content-type") ?? "").startsWith(CONTENT_TYPE)) {
+    headers.set("content-type", "application/grpc+json");
+  }
+  reconcileStatusDetails(headers);
+  try {
+    const { headerError } = validateResponse(status, headers);
+    if (headerError && !headers.has("grpc-status")) return headerError;
+  } catch (err) {
+    return err as ConnectError;
+  }
+  return undefined;
+}
+
+/**
+ * The call's outcome from its status (trailers, or headers of a trailers-only
+ * response), judged by Connect after grpc-go's details rule.
+ *
+ * @param trailer Where the status is.
+ * @param header The response headers (for the error's metadata).
+ * @returns The error, or `undefined` for status OK.
+ *
+ * @example
+ * ```ts
+ * import { statusError } from "./grpc_call.ts";
+ * const err = statusError(new Headers({ "grpc-status": "9", "grpc-message": "busy" }), new Headers());
+ * console.assert(err?.rawMessage === "busy");
+ * ```
+ */
+export function statusError(trailer: Headers, header: Headers): ConnectError | undefined {
+  reconcileStatusDetails(trailer);
+  try {
+    validateTrailer(trailer, header);
+  } catch (err) {
+    return err as ConnectError;
+  }
+  return undefined;
+}
+
+/**
+ * The caller's abort as Connect reports it: their reason, code CANCELED.
+ *
+ * @param reason The signal's reason.
+ * @returns The error.
+ *
+ * @example
+ * ```ts
+ * import { abortError } from "./grpc_call.ts";
+ * console.assert(abortError(new Error("stop")).code === 1);
+ * ```
+ */
+export function abortError(reason: unknown): ConnectError {
   if (reason instanceof ConnectError) return reason;
   return ConnectError.from(
     reason ?? new DOMException("This operation was aborted", "AbortError"),

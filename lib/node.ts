@@ -402,9 +402,9 @@ export abstract class ModeldNode {
    */
   async pushModelFile(path: string, options: PushModelOptions): Promise<PushModelResponse> {
     const file = await statPushFile(path);
-    return await this.pushModel(await file.open(), {
+    return await this.pushModel(file.open(), {
       ...options,
-      digest: options.digest ?? await sha256Hex(await file.open()),
+      digest: options.digest ?? await sha256Hex(file.open()),
       totalBytes: options.totalBytes ?? file.size,
     });
   }

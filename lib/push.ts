@@ -162,23 +162,27 @@ export async function sha256Hex(source: PushSource): Promise<string> {
 export interface PushFile {
   /** The file's size in bytes. */
   size: number;
-  /** Opens a fresh stream of the file's bytes. */
-  open(): Promise<ReadableStream<Uint8Array>>;
+  /**
+   * Reads the file once, in pieces of up to 4 MiB read into one buffer:
+   * each piece is valid only until the next one is requested (hash it or
+   * send it first). A 1 GiB file is never more than that buffer in memory.
+   */
+  open(): AsyncIterable<Uint8Array>;
 }
 
 /**
- * Checks a file for pushing and returns its size and an opener. Both map
+ * Checks a file for pushing and returns its size and a reader. Both map
  * failures to errors that say what to do.
  *
  * @param path The file.
- * @returns Its size and a function opening its bytes.
+ * @returns Its size and a function reading its bytes.
  * @throws {PermissionNeededError} Without `--allow-read` for the file.
  * @throws {InvalidArgumentError} When the path is missing or not a regular file.
  *
  * @example
  * ```ts ignore
  * const file = await statPushFile("./model.gguf");
- * console.log(file.size, await sha256Hex(await file.open()));
+ * console.log(file.size, await sha256Hex(file.open()));
  * ```
  */
 export async function statPushFile(path: string): Promise<PushFile> {
@@ -186,16 +190,29 @@ export async function statPushFile(path: string): Promise<PushFile> {
     throw fileError(path, err);
   });
   if (!info.isFile) throw new InvalidArgumentError(`Cannot push ${path}: not a regular file`);
-  return {
-    size: info.size,
-    open: async () => {
-      try {
-        return (await Deno.open(path, { read: true })).readable;
-      } catch (err) {
-        throw fileError(path, err);
-      }
-    },
-  };
+  return { size: info.size, open: () => readPieces(path) };
+}
+
+/** The file in pieces of up to {@linkcode MAX_FRAME_BYTES}, all read into one buffer. */
+async function* readPieces(path: string): AsyncGenerator<Uint8Array> {
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(path, { read: true });
+  } catch (err) {
+    throw fileError(path, err);
+  }
+  using _ = file;
+  const buffer = new Uint8Array(MAX_FRAME_BYTES);
+  for (;;) {
+    let filled = 0;
+    while (filled < buffer.length) {
+      const n = await file.read(buffer.subarray(filled));
+      if (n === null) break;
+      filled += n;
+    }
+    if (filled > 0) yield buffer.subarray(0, filled);
+    if (filled < buffer.length) return;
+  }
 }
 
 function fileError(path: string, err: unknown): unknown {

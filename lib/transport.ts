@@ -42,6 +42,7 @@ import { parseEndpoint } from "./endpoint.ts";
 import { encodeEnvelope } from "./envelope.ts";
 import { PermissionNeededError } from "./errors.ts";
 import { readGoJson } from "./go_json.ts";
+import { clientStreamViaFetch, type FetchTarget } from "./fetch_call.ts";
 import { type CallTarget, GrpcCall } from "./grpc_call.ts";
 import { H2Connection } from "./h2_connection.ts";
 
@@ -213,16 +214,25 @@ export function dial(
     instanceId,
     maxBytes: bounds.maxMessageBytes,
   };
+  let httpClient: Deno.HttpClient | undefined;
+  const fetchTarget: FetchTarget = {
+    baseUrl,
+    endpoint: target.authority,
+    instanceId,
+    maxBytes: bounds.maxMessageBytes,
+    client: () => httpClient ??= Deno.createHttpClient({ http1: false, http2: true }),
+  };
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
     connection.close();
+    httpClient?.close();
   };
   return {
     endpoint,
     instanceId,
-    rpc: createClient(Compute, modeldTransport(callTarget)),
+    rpc: createClient(Compute, modeldTransport(callTarget, fetchTarget)),
     get closed() {
       return closed;
     },
@@ -258,7 +268,7 @@ function parse<O extends DescMessage>(desc: O, payload: Uint8Array): MessageShap
  * from the generated service calls this, one request envelope written as Go
  * JSON in one pass, each response envelope parsed once.
  */
-function modeldTransport(target: CallTarget): Transport {
+function modeldTransport(target: CallTarget, fetchTarget: FetchTarget): Transport {
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -317,6 +327,28 @@ function modeldTransport(target: CallTarget): Transport {
       _header: HeadersInit | undefined,
       input: AsyncIterable<MessageInitShape<I>>,
     ) {
+      if (method.methodKind === "client_streaming") {
+        // PushModel: over fetch, whose request body follows HTTP/2 flow control (fetch_call.ts).
+        const envelopes = (async function* () {
+          for await (const init of input) {
+            yield encodeEnvelope(method.input, create(method.input, init));
+          }
+        })();
+        const reply = clientStreamViaFetch(fetchTarget, pathOf(method), envelopes, {
+          signal,
+          timeoutMs: deadline(timeoutMs),
+        });
+        return Promise.resolve({
+          stream: true as const,
+          service: method.parent,
+          method,
+          header: new Headers(),
+          message: (async function* () {
+            yield parse(method.output, await reply);
+          })(),
+          trailer: new Headers(),
+        });
+      }
       const call = new GrpcCall(target, pathOf(method), method.name, signal, deadline(timeoutMs));
       // Frames go out one at a time, each awaited, while the reply is read: a
       // daemon that answers early (a refused push) stops the sending.
@@ -366,21 +398,58 @@ async function* readMessages<O extends DescMessage>(
   }
 }
 
-/** One server-streaming call; see {@linkcode Connection.serverStream}. */
-async function* serverStream<I extends DescMessage, O extends DescMessage>(
+/**
+ * One server-streaming call; see {@linkcode Connection.serverStream}. A plain
+ * iterator rather than a generator: a message already received is handed out
+ * with one resolved promise, not a generator's round of them.
+ */
+function serverStream<I extends DescMessage, O extends DescMessage>(
   target: CallTarget,
   method: DescMethodServerStreaming<I, O>,
   input: MessageInitShape<I>,
   signal: AbortSignal,
-): AsyncGenerator<MessageShape<O>> {
-  const envelope = encodeEnvelope(method.input, create(method.input, input));
-  const call = new GrpcCall(target, pathOf(method), method.name, signal, undefined);
-  try {
-    await call.send(envelope, true);
-    for (let payload; (payload = await call.next()) !== undefined;) {
-      yield parse(method.output, payload);
-    }
-  } finally {
-    call.finish(); // a consumer that left early resets the stream
-  }
+): AsyncIterable<MessageShape<O>> {
+  return {
+    [Symbol.asyncIterator](): AsyncIterator<MessageShape<O>> {
+      let call: GrpcCall | undefined;
+      const done = (): IteratorResult<MessageShape<O>> => {
+        call?.finish(); // a consumer that left early resets the stream
+        return { done: true, value: undefined };
+      };
+      const read = async (): Promise<IteratorResult<MessageShape<O>>> => {
+        try {
+          if (!call) {
+            // Errors (a request Go JSON cannot carry) surface on the first read.
+            const envelope = encodeEnvelope(method.input, create(method.input, input));
+            call = new GrpcCall(target, pathOf(method), method.name, signal, undefined);
+            await call.send(envelope, true);
+          }
+          for (;;) {
+            const payload = call.poll();
+            if (payload === null) return done();
+            if (payload !== undefined) return { done: false, value: parse(method.output, payload) };
+            await call.arrival();
+          }
+        } catch (err) {
+          done();
+          throw err;
+        }
+      };
+      return {
+        next(): Promise<IteratorResult<MessageShape<O>>> {
+          try {
+            const payload = call?.poll();
+            if (payload) {
+              return Promise.resolve({ done: false, value: parse(method.output, payload) });
+            }
+          } catch (err) {
+            done();
+            return Promise.reject(err);
+          }
+          return read();
+        },
+        return: () => Promise.resolve(done()),
+      };
+    },
+  };
 }

@@ -137,14 +137,14 @@ async function push(ctx: CommandContext, path: string): Promise<number> {
   const hashing = human
     ? new Progress(ctx.out.stdout, { label: `hash ${name}`, total: size })
     : undefined;
-  const digest = await sha256Hex(counted(await open(), signal, (n) => hashing?.update(n)));
+  const digest = await sha256Hex(counted(open(), signal, (n) => hashing?.update(n)));
   hashing?.finish();
 
   await using client = ctx.client();
   const pushing = human
     ? new Progress(ctx.out.stdout, { label: `push ${name}`, total: size })
     : undefined;
-  const res = await client.pushModel(await open(), {
+  const res = await client.pushModel(open(), {
     ...ctx.call(),
     name,
     type,
@@ -168,7 +168,7 @@ async function push(ctx: CommandContext, path: string): Promise<number> {
 
 /** Passes bytes through, reporting the running total; stops when `signal` aborts. */
 async function* counted(
-  source: ReadableStream<Uint8Array>,
+  source: AsyncIterable<Uint8Array>,
   signal: AbortSignal,
   onBytes: (total: number) => void,
 ): AsyncGenerator<Uint8Array> {

@@ -675,7 +675,7 @@ async function* readEnvelopes(
   };
   for await (const chunk of stream as AsyncIterable<Uint8Array>) {
     try {
-      splitter.push(new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength), onMessage);
+      splitter.push(new Uint8Array(chunk), onMessage);
     } catch (err) {
       if (!(err instanceof EnvelopeTooLargeError)) throw err;
       throw new GrpcStatusError({ code: Code.ResourceExhausted, message: err.message });

@@ -123,6 +123,28 @@ Deno.test("keepalive: a peer that answers PINGs keeps a silent call open", async
   n.close();
 });
 
+Deno.test("push: a daemon that stops reading stops the source (a 1 GiB push is not read into memory)", async () => {
+  await using hostile = await startHostile();
+  const n = node(hostile.addr("noread"));
+  const frame = new Uint8Array(4 * 1024 * 1024);
+  let pulled = 0;
+  async function* source() {
+    for (let i = 0; i < 256; i++) { // 1 GiB
+      pulled++;
+      yield frame;
+    }
+  }
+  const controller = new AbortController();
+  const push = n.pushModel(source(), { name: "m", digest: "00", signal: controller.signal });
+  await new Promise((r) => setTimeout(r, 1_500));
+  controller.abort();
+  await assert.rejects(push);
+  // The daemon's flow-control window (64 KiB) takes the first frame's start;
+  // the source may be a frame or two ahead of it, never the whole file.
+  assert.ok(pulled <= 4, `the client read ${pulled} frames of 4 MiB ahead of the daemon`);
+  n.close();
+});
+
 Deno.test("item 6: a 2 GiB length prefix is refused at the prefix", async () => {
   await using hostile = await startHostile();
   const n = node(hostile.addr("hugeprefix"));

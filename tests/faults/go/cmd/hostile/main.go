@@ -8,6 +8,7 @@
 //	nosettings      accepts and reads, never writes a byte (no SETTINGS)
 //	stall           handshakes, never answers a request
 //	deaf            as stall, and never answers a PING either (a hung peer)
+//	noread          as stall, and never reads a request body (no WINDOW_UPDATE)
 //	headersonly     answers with response HEADERS, then nothing
 //	hugeprefix      HEADERS, then a message prefix of 2 GiB and 64 KiB of data, then stalls
 //	big             a 40 MiB Health reply in 16 KiB DATA frames (flow-controlled)
@@ -51,7 +52,7 @@ import (
 )
 
 var modes = []string{
-	"ok", "nosettings", "stall", "deaf", "headersonly", "hugeprefix", "big", "refused", "refusedalways",
+	"ok", "nosettings", "stall", "deaf", "noread", "headersonly", "hugeprefix", "big", "refused", "refusedalways",
 	"rstinternal", "rstnoerror", "goaway", "goawayzero", "fin", "finbefore", "rst", "rstbefore",
 	"details0", "detailsmismatch", "detailsgarbage", "detailsbadproto", "http503",
 }
@@ -190,7 +191,7 @@ func (c *conn) readLoop() {
 				c.requestDone(f.StreamID)
 			}
 		case *http2.DataFrame:
-			if n := len(f.Data()); n > 0 {
+			if n := len(f.Data()); n > 0 && c.mode != "noread" {
 				id := f.StreamID
 				c.write(func() error {
 					_ = c.fr.WriteWindowUpdate(0, uint32(n))
@@ -316,7 +317,7 @@ func (c *conn) handle(id uint32, path string, n int) {
 	switch c.mode {
 	case "ok":
 		c.ok(id, method)
-	case "stall", "deaf":
+	case "stall", "deaf", "noread":
 	case "headersonly":
 		c.respond(id)
 	case "hugeprefix":
