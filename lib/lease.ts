@@ -6,7 +6,7 @@
  * {@linkcode parseLease} and {@linkcode isLive}. The read is bounded: at most
  * {@linkcode MAX_LEASE_BYTES} bytes, regular files only (a FIFO, a device, a
  * directory or a socket named `modeld.lease` is refused before it is opened,
- * and the open never blocks), the caller's signal and deadline honoured. A
+ * and the open file is checked again), the caller's signal and deadline honoured. A
  * file that is there but is not a lease throws {@linkcode LeaseUnreadableError}
  * naming the path; callers such as `detect()` report it as "not running", the
  * Go reader's verdict, with that error as the cause.
@@ -30,8 +30,7 @@
  * @module
  */
 
-import { constants as fsConstants, promises as fsp } from "node:fs";
-import { join } from "node:path";
+import { join } from "./path.ts";
 import {
   AbortedError,
   isPermissionError,
@@ -452,7 +451,7 @@ export const MAX_LEASE_BYTES = 64 * 1024;
  * symlink) gives `undefined`. A file that is there but is not a lease throws
  * {@linkcode LeaseUnreadableError} with the path and the reason: a directory,
  * FIFO, device or socket (checked with `stat` before opening, and again on the
- * open file, which is opened non-blocking so a FIFO or device never blocks), a
+ * open file; only a FIFO swapped in between the two could make the open wait), a
  * file larger than {@linkcode MAX_LEASE_BYTES}, text that is not a lease (see
  * {@linkcode leaseProblem}), or an I/O error. Symlinks are followed, as Go does.
  * Needs `--allow-read` on the data root; without it, throws
@@ -604,49 +603,40 @@ async function readBounded(path: string, deadline: ReadDeadline): Promise<Uint8A
     );
   if (info.size > MAX_LEASE_BYTES) throw tooLarge(info.size);
 
-  // The file may have been swapped for a FIFO or device since stat():
-  // O_NONBLOCK keeps open(2) from waiting for a writer, O_NOCTTY keeps a tty
-  // from becoming ours, and the open file is checked again.
-  const flags = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (fsConstants.O_NOCTTY ?? 0);
-  let handle: fsp.FileHandle;
+  // The file may have been swapped for something else since stat(): the open
+  // file is checked again. Deno.open has no O_NONBLOCK, so a FIFO swapped in
+  // within that window would block the open until a writer comes (the caller's
+  // signal and deadline still end the wait); node:fs could pass the flag, but
+  // loading it costs more than all of the client's own start-up (issue 10).
+  let file: Deno.FsFile;
   try {
-    handle = await deadline.run(fsp.open(path, flags), (h) => void h.close().catch(() => {}));
+    file = await deadline.run(Deno.open(path, { read: true }), (f) => closeQuietly(f));
   } catch (err) {
     if (isNotFound(err)) return undefined; // removed since stat()
     throw err;
   }
   try {
-    const opened = await deadline.run(handle.stat());
-    if (!opened.isFile()) {
-      throw refuse(
-        opened.isDirectory()
-          ? "a directory"
-          : opened.isFIFO()
-          ? "a FIFO (named pipe)"
-          : opened.isCharacterDevice()
-          ? "a character device"
-          : opened.isBlockDevice()
-          ? "a block device"
-          : opened.isSocket()
-          ? "a socket"
-          : "not a regular file",
-      );
-    }
+    const opened = await deadline.run(file.stat());
+    if (!opened.isFile) throw refuse(fileKind(opened));
     // One byte more than the cap tells a file that grew since stat().
     const buffer = new Uint8Array(MAX_LEASE_BYTES + 1);
     let length = 0;
     while (length < buffer.length) {
-      const { bytesRead } = await deadline.run(
-        handle.read(buffer, length, buffer.length - length, null),
-      );
-      if (bytesRead === 0) break;
-      length += bytesRead;
+      const read = await deadline.run(file.read(buffer.subarray(length)));
+      if (!read) break; // end of file
+      length += read;
     }
     if (length > MAX_LEASE_BYTES) throw tooLarge(`more than ${MAX_LEASE_BYTES}`);
     return buffer.subarray(0, length);
   } finally {
-    await handle.close().catch(() => {});
+    closeQuietly(file);
   }
+}
+
+function closeQuietly(file: Deno.FsFile): void {
+  try {
+    file.close();
+  } catch { /* already closed */ }
 }
 
 // ---------------------------------------------------------------------------
