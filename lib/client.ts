@@ -31,7 +31,9 @@ import {
 } from "./errors.ts";
 import { ModeldNode } from "./node.ts";
 import { healthProblem } from "./probe.ts";
-import { type Connection, dial, type TransportLimits } from "./transport.ts";
+import { dial } from "./dial.ts";
+import type { TransportLimits } from "./limits.ts";
+import type { Connection } from "./transport.ts";
 
 /** Options of {@linkcode ModeldClient}. */
 export interface ClientOptions {
@@ -230,7 +232,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     let conn: Connection;
     try {
-      conn = dial(endpoint, instanceId, this.#limits);
+      conn = await dial(endpoint, instanceId, this.#limits);
     } catch (err) {
       // Go's probe: an endpoint net.Dial cannot dial is an unreachable daemon.
       if (!(err instanceof InvalidEndpointError)) throw err;
@@ -294,7 +296,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
       if (health?.ready && health.instanceId === cached.instanceId) return cached;
     }
     this.closeEndpoint(backendId);
-    const probeConn = dial(addr, "", this.#limits);
+    const probeConn = await dial(addr, "", this.#limits);
     let health;
     try {
       health = await unary(probeConn, "Health", options, (o) => probeConn.rpc.health({}, o));
@@ -308,7 +310,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     const node = new RemoteNode(
       backendId,
-      dial(addr, health.instanceId, this.#limits),
+      await dial(addr, health.instanceId, this.#limits),
       health.backend,
     );
     this.#remotes.set(backendId, node);

@@ -28,8 +28,8 @@ import type {
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { type CallOptions, unary } from "./call.ts";
 import { InvalidArgumentError, ModelNotActiveError, ModelSwitchRequiredError } from "./errors.ts";
-import { pushFrames, type PushProgress, type PushSource, sha256Hex, statPushFile } from "./push.ts";
-import { Session } from "./session.ts";
+import type { PushProgress, PushSource } from "./push.ts";
+import { loadSessionWire, Session } from "./session.ts";
 import type { Connection } from "./transport.ts";
 import type { WireInit } from "./wire_init.ts";
 
@@ -171,6 +171,7 @@ export abstract class ModeldNode {
       await this.loadModel(model, options);
       res = await open();
     }
+    await loadSessionWire(); // so that the session's first decode starts at once
     return new Session(conn, res.handle);
   }
 
@@ -370,6 +371,8 @@ export abstract class ModeldNode {
     if (options.name === "") {
       throw new InvalidArgumentError("Cannot push a model: the name is empty");
     }
+    // Loaded on demand: node:crypto alone costs more than the client's own start-up.
+    const { pushFrames, sha256Hex } = await import("./push.ts");
     let digest = options.digest;
     let totalBytes = options.totalBytes;
     if (source instanceof Uint8Array) {
@@ -401,6 +404,7 @@ export abstract class ModeldNode {
    * ```
    */
   async pushModelFile(path: string, options: PushModelOptions): Promise<PushModelResponse> {
+    const { sha256Hex, statPushFile } = await import("./push.ts");
     const file = await statPushFile(path);
     return await this.pushModel(await file.open(), {
       ...options,
