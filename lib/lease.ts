@@ -500,6 +500,57 @@ export async function readLease(
   return parsed;
 }
 
+/**
+ * A cheap fingerprint of `<dataRoot>/modeld.lease` from one `stat` (symlinks
+ * followed, as the read does): device, inode, size, and modification, change
+ * and birth times. A new lease changes it: liblease renames a new file over
+ * the lease (new inode, new birth time) and a rewrite in place moves the
+ * modification time. A client that keeps the parsed lease re-reads the file
+ * only when the stamp changed. Deno gives the modification and birth times to
+ * the millisecond and the change time to the second, so a rewrite in place of
+ * the same size within the same millisecond (or one that sets the
+ * modification time back) can look unchanged; the client also re-reads after
+ * a call failed on a lost connection or a refused fence, which is how such a
+ * replacement shows once the old owner stops serving.
+ *
+ * @param dataRoot The data root directory.
+ * @param options An abort signal and a deadline.
+ * @returns The stamp, or `undefined` when the file is missing, cannot be
+ *   stat'ed or may not be read (the read then says why).
+ * @throws {AbortedError} When the signal aborted the stat.
+ * @throws {TimeoutError} When `timeoutMs` passed.
+ *
+ * @example
+ * ```ts
+ * import { leaseStamp } from "./lease.ts";
+ * const root = await Deno.makeTempDir();
+ * console.assert(await leaseStamp(root) === undefined); // no lease yet
+ * ```
+ */
+export async function leaseStamp(
+  dataRoot: string,
+  options: ReadLeaseOptions = {},
+): Promise<string | undefined> {
+  const path = leasePath(dataRoot);
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return undefined;
+  let info: Deno.FileInfo;
+  try {
+    if (options.signal === undefined && options.timeoutMs === undefined) {
+      info = await Deno.stat(path);
+    } else {
+      using deadline = new ReadDeadline(path, options);
+      info = await deadline.run(Deno.stat(path));
+    }
+  } catch (err) {
+    if (err instanceof ModeldError) throw err; // aborted or past the deadline
+    return undefined;
+  }
+  const ms = (d: Date | null) => d?.getTime() ?? "";
+  return `${info.dev}:${info.ino}:${info.size}:${ms(info.mtime)}:${ms(info.ctime)}:${
+    ms(info.birthtime)
+  }`;
+}
+
 /** The caller's signal and deadline for one lease read; every await goes through it. */
 class ReadDeadline implements Disposable {
   readonly #path: string;
