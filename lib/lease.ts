@@ -609,7 +609,8 @@ class ReadDeadline implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    clearTimeout(this.#timer);
+    // Only when set: Deno loads its timers (node:timers, about 5 ms) on first use.
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#cleanup();
   }
 }
