@@ -111,7 +111,7 @@ export { probe, type ProbeOptions, type ProbeResult, type ProbeState } from "./l
 export { type LeaseRecord, readLease, type ReadLeaseOptions } from "./lib/lease.ts";
 
 // Transport limits and default deadlines (see the README's guarantees).
-export { DEFAULT_LIMITS, type TransportLimits } from "./lib/transport.ts";
+export { DEFAULT_LIMITS, type TransportLimits } from "./lib/limits.ts";
 export type { BinarySource } from "./lib/locate.ts";
 
 // The wire types the methods above return (the rest: @contenox/modeldconn/wire).

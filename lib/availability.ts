@@ -22,7 +22,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 import { dataRoot, onDataRootChange, readEnv } from "./data_root.ts";
 import { readDataRootLease } from "./detect.ts";
 import { isLive } from "./lease.ts";

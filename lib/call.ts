@@ -12,9 +12,10 @@
  */
 
 import type { CallOptions as ConnectCallOptions } from "@connectrpc/connect";
-import { fromRpcError } from "./rpc_errors.ts";
-import { type Connection, isUnprocessed } from "./transport.ts";
 import type { ModeldError } from "./errors.ts";
+import type { RpcErrorContext } from "./rpc_errors.ts";
+import type { Connection } from "./transport.ts";
+import { isUnprocessed } from "./transport_marks.ts";
 
 /**
  * Options every call takes.
@@ -61,7 +62,7 @@ export async function unary<T>(
   run: (o: ConnectCallOptions) => Promise<T>,
 ): Promise<T> {
   const ctx = { rpc, endpoint: conn.endpoint, signal: options.signal };
-  if (options.signal?.aborted) throw fromRpcError(options.signal.reason, ctx) as ModeldError;
+  if (options.signal?.aborted) throw await typedError(options.signal.reason, ctx);
   const timeoutMs = callTimeout(conn, rpc, options.timeoutMs);
   for (let attempt = 0;; attempt++) {
     try {
@@ -69,9 +70,30 @@ export async function unary<T>(
     } catch (err) {
       const retry = attempt === 0 && rpc !== "PushModel" && isUnprocessed(err) &&
         !options.signal?.aborted;
-      if (!retry) throw fromRpcError(err, ctx) as ModeldError;
+      if (!retry) throw await typedError(err, ctx);
     }
   }
+}
+
+/**
+ * Maps anything a call threw to a typed error. The mapping (and Connect-ES
+ * with it) is loaded when the first call fails, not at start-up; by then a
+ * dial has loaded them anyway.
+ *
+ * @param err The thrown value.
+ * @param ctx The RPC, endpoint and caller signal.
+ * @returns The typed error.
+ *
+ * @example
+ * ```ts
+ * import { typedError } from "./call.ts";
+ * const err = await typedError(new Error("boom"), { rpc: "Status", endpoint: "127.0.0.1:1" });
+ * console.assert(err.code === "internal");
+ * ```
+ */
+export async function typedError(err: unknown, ctx: RpcErrorContext): Promise<ModeldError> {
+  const { fromRpcError } = await import("./rpc_errors.ts");
+  return fromRpcError(err, ctx);
 }
 
 /**

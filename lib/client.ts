@@ -18,8 +18,9 @@
 import { type CallOptions, unary } from "./call.ts";
 import { dataRoot as defaultDataRoot } from "./data_root.ts";
 import { warnIfCrashingDeno } from "./deno_version.ts";
-import { detect, errorForState, readDataRootLease } from "./detect.ts";
+import { detect, errorForState } from "./detect.ts";
 import { isLive } from "./lease.ts";
+import { LeaseCache } from "./lease_cache.ts";
 import {
   AbortedError,
   DaemonNotRunningError,
@@ -31,7 +32,9 @@ import {
 } from "./errors.ts";
 import { ModeldNode } from "./node.ts";
 import { healthProblem } from "./probe.ts";
-import { type Connection, dial, type TransportLimits } from "./transport.ts";
+import { dial } from "./dial.ts";
+import type { TransportLimits } from "./limits.ts";
+import type { Connection } from "./transport.ts";
 
 /** Options of {@linkcode ModeldClient}. */
 export interface ClientOptions {
@@ -138,6 +141,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     | undefined;
   readonly #limits: TransportLimits;
   readonly #remotes = new Map<string, RemoteNode>();
+  readonly #leases = new LeaseCache();
   #closed = false;
 
   /**
@@ -157,8 +161,9 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
   }
 
   /**
-   * The local connection: reads the lease, reuses the connection when the
-   * same instance holds it, else dials the new one and health-checks it.
+   * The local connection: reads the lease (again only when the file changed
+   * or a call failed), reuses the connection when the same instance holds it,
+   * else dials the new one and health-checks it.
    *
    * @param options Signal and timeout for the health check.
    * @returns The connection.
@@ -175,10 +180,11 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     // searches for the modeld binary) runs only to explain a failure.
     // Pass the option as given: an unset root is resolved inside, where a
     // missing --allow-env is reported as such rather than as a read of ".contenox".
-    const read = await readDataRootLease(this.#dataRoot, options);
+    // Liveness is judged now, also for a lease kept from an earlier call.
+    const read = await this.#leases.read(this.#dataRoot, options);
     let { lease, root } = read;
     if (!lease || !isLive(lease)) {
-      // Explain with the same read: the lease is read once per call.
+      // Explain with the same read: detect() does not read the lease again.
       const found = await detect({ dataRoot: this.#dataRoot, signal: options.signal, read });
       if (found.state !== "running" || !found.lease) {
         throw errorForState(found) ?? new DaemonNotRunningError(found.dataRoot);
@@ -199,9 +205,23 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
       this.#local = { key, conn, backend: lease.backend, check };
       conn.catch(() => {
         if (this.#local?.conn === conn) this.#local = undefined;
+        this.#leases.forget();
       });
     }
     return await withCallBounds(this.#local.conn, options);
+  }
+
+  /**
+   * Forgets the lease after a failure that says the daemon may have gone or
+   * been replaced (a lost connection, a fence the daemon refused), even when
+   * the lease file looks unchanged.
+   *
+   * @param err The typed error of the failed call.
+   *
+   * @ignore The library's own plumbing.
+   */
+  protected override callFailed(err: unknown): void {
+    if (err instanceof ModeldError && LEASE_SUSPECT_CODES.has(err.code)) this.#leases.forget();
   }
 
   #dropLocal(): void {
@@ -230,7 +250,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     let conn: Connection;
     try {
-      conn = dial(endpoint, instanceId, this.#limits);
+      conn = await dial(endpoint, instanceId, this.#limits);
     } catch (err) {
       // Go's probe: an endpoint net.Dial cannot dial is an unreachable daemon.
       if (!(err instanceof InvalidEndpointError)) throw err;
@@ -294,7 +314,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
       if (health?.ready && health.instanceId === cached.instanceId) return cached;
     }
     this.closeEndpoint(backendId);
-    const probeConn = dial(addr, "", this.#limits);
+    const probeConn = await dial(addr, "", this.#limits);
     let health;
     try {
       health = await unary(probeConn, "Health", options, (o) => probeConn.rpc.health({}, o));
@@ -308,7 +328,7 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     }
     const node = new RemoteNode(
       backendId,
-      dial(addr, health.instanceId, this.#limits),
+      await dial(addr, health.instanceId, this.#limits),
       health.backend,
     );
     this.#remotes.set(backendId, node);
@@ -375,6 +395,13 @@ export class ModeldClient extends ModeldNode implements AsyncDisposable, Disposa
     await local?.catch(() => {});
   }
 }
+
+/** Failures after which the lease is read again: the daemon may have gone or been replaced. */
+const LEASE_SUSPECT_CODES: ReadonlySet<string> = new Set([
+  "unavailable",
+  "stale_fence",
+  "not_owner",
+]);
 
 /** Waits for a shared promise within one caller's own signal and timeout. */
 function withCallBounds<T>(shared: Promise<T>, options: CallOptions): Promise<T> {

@@ -27,16 +27,13 @@
  * @module
  */
 
-import { create, type MessageInitShape } from "@bufbuild/protobuf";
-import {
-  type ContextManifest,
-  ContextManifestSchema,
-  type ManifestSegment,
+import type { MessageInitShape } from "@bufbuild/protobuf";
+import type {
+  ContextManifest,
+  ManifestSegment,
   ManifestSegmentSchema,
-  type PrefixInput,
-  PrefixInputSchema,
-  type SuffixInput,
-  SuffixInputSchema,
+  PrefixInput,
+  SuffixInput,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import type { WireInit } from "./wire_init.ts";
@@ -320,32 +317,60 @@ export async function buildContext(
     const end = start + bytes.length;
     if (stable) stableCursor = end;
     else volatileCursor = end;
-    segments.push(create(ManifestSegmentSchema, {
+    segments.push({
+      $typeName: "contenox.transport.v1.ManifestSegment",
       kind: m.role,
       stable,
       // contextasm/manifest.go:156-158,169-183 (v0.36.0 only).
       cacheClass: planner === "v0.36.0" ? (m.role === "system" ? "task_pinned" : "volatile") : "",
+      invalidation: "",
       byteStart: start,
       byteEnd: end,
       byteHash: await sha256Hex(bytes),
+      tokenStart: 0,
+      tokenEnd: 0,
+      tokenHash: "",
       toolCallsJson: m.toolCallsJson,
       toolCallId: m.toolCallId,
-    }));
+    });
   }
 
+  // The messages are written out as protobuf-es's create() makes them (proto3:
+  // $typeName, then every field in order, zero when unset, an unset message
+  // field absent), so that building a context loads no generated code.
   const stableBytes = concat(stableParts, stableLen);
-  const manifest = create(ContextManifestSchema, {
-    ...identity,
+  const manifest: ContextManifest = {
+    $typeName: "contenox.transport.v1.ContextManifest",
+    profileId: identity.profileId,
+    backend: identity.backend,
+    backendVersion: identity.backendVersion,
+    modelDigest: identity.modelDigest,
+    promptFormat: identity.promptFormat,
+    promptTemplateDigest: identity.promptTemplateDigest,
+    runtimeDigest: identity.runtimeDigest,
+    addBos: identity.addBos,
     stableBytes: stableLen,
     totalBytes: stableLen + volatileLen,
     stableByteHash: await sha256Hex(stableBytes),
+    stableTokenHash: "",
+    volatileTokenHash: "",
     segments,
-  });
+  };
   const stableText = planned.filter((_, i) => raw[i].stable).map((m) => m.content).join("");
   const volatileText = planned.filter((_, i) => !raw[i].stable).map((m) => m.content).join("");
   return {
-    prefix: create(PrefixInputSchema, { text: stableText, manifest, tools: toolsJson }),
-    suffix: create(SuffixInputSchema, { text: volatileText, manifest }),
+    prefix: {
+      $typeName: "contenox.transport.v1.PrefixInput",
+      text: stableText,
+      manifest,
+      tools: toolsJson,
+    },
+    suffix: {
+      $typeName: "contenox.transport.v1.SuffixInput",
+      text: volatileText,
+      manifest,
+      reasoningEffort: "",
+    },
     manifest,
     stableText,
     volatileText,

@@ -9,6 +9,8 @@
  */
 
 import assert from "node:assert/strict";
+import { create, type DescMessage, toBinary, toJson } from "@bufbuild/protobuf";
+import { PrefixInputSchema, SuffixInputSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
 import {
   buildContext,
   type ChatMessage,
@@ -252,6 +254,33 @@ for (const planner of ["v0.36.0", "v0.32.3"] as const) {
       await assertWellFormed(ctx);
     });
   }
+}
+
+/** A message as plain data, without `$typeName`, for `create()` to build afresh. */
+function initOf(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(initOf);
+  if (value === null || typeof value !== "object") return value;
+  return Object.fromEntries(
+    Object.entries(value).filter(([k]) => k !== "$typeName").map(([k, v]) => [k, initOf(v)]),
+  );
+}
+
+/** Asserts `message` is what protobuf-es's `create()` makes from the same fields. */
+function assertCreated(schema: DescMessage, message: object): void {
+  const created = create(schema, initOf(message) as Record<string, unknown>);
+  assert.deepStrictEqual(message, created);
+  // Same keys in the same order, down to the segments: what JSON.stringify or a spread sees.
+  assert.equal(JSON.stringify(message), JSON.stringify(created));
+  assert.deepEqual(toJson(schema, message as never), toJson(schema, created));
+  assert.deepEqual(toBinary(schema, message as never), toBinary(schema, created));
+}
+
+for (const [name, c] of Object.entries(CASES)) {
+  Deno.test(`buildContext's inputs are the messages create() makes, field for field: ${name}`, async () => {
+    const ctx = await buildContext(c.messages, { tools: c.tools });
+    assertCreated(PrefixInputSchema, ctx.prefix);
+    assertCreated(SuffixInputSchema, ctx.suffix);
+  });
 }
 
 Deno.test("ASCII: stable system prompt, volatile turns, offsets over both", async () => {

@@ -25,7 +25,7 @@
  * @module
  */
 
-import { join } from "node:path";
+import { join } from "./path.ts";
 
 /** Where {@linkcode resolveDataRoot} found the data root. */
 export type DataRootSource = "override" | "env" | "home" | "relative";

@@ -16,9 +16,10 @@
  */
 
 import type { DecodeChunk, ToolCall } from "../gen/contenox/transport/v1/compute_pb.ts";
+import { typedError } from "./call.ts";
+import { fromStreamErrorChunk } from "./error_text.ts";
 import { InvalidArgumentError, ModeldError, TimeoutError } from "./errors.ts";
-import { fromRpcError, fromStreamErrorChunk } from "./rpc_errors.ts";
-import { isUnprocessed } from "./transport.ts";
+import { isUnprocessed } from "./transport_marks.ts";
 
 /** One piece of decoded output. Empty strings mean "nothing of that kind in this piece". */
 export interface DecodeDelta {
@@ -173,7 +174,7 @@ export class DecodeStream implements AsyncIterable<DecodeDelta> {
         if (isTimeout(signal.reason)) throw new TimeoutError("Decode", { cause: err });
         return; // the caller asked to stop: end quietly
       }
-      throw fromRpcError(err, { rpc: "Decode", endpoint: this.#endpoint });
+      throw await typedError(err, { rpc: "Decode", endpoint: this.#endpoint });
     } finally {
       // Abort before releasing the iterator: a consumer that left early (break,
       // return, throw) must reset the stream so the daemon stops generating.

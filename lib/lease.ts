@@ -6,7 +6,7 @@
  * {@linkcode parseLease} and {@linkcode isLive}. The read is bounded: at most
  * {@linkcode MAX_LEASE_BYTES} bytes, regular files only (a FIFO, a device, a
  * directory or a socket named `modeld.lease` is refused before it is opened,
- * and the open never blocks), the caller's signal and deadline honoured. A
+ * and the open file is checked again), the caller's signal and deadline honoured. A
  * file that is there but is not a lease throws {@linkcode LeaseUnreadableError}
  * naming the path; callers such as `detect()` report it as "not running", the
  * Go reader's verdict, with that error as the cause.
@@ -30,8 +30,7 @@
  * @module
  */
 
-import { constants as fsConstants, promises as fsp } from "node:fs";
-import { join } from "node:path";
+import { join } from "./path.ts";
 import {
   AbortedError,
   isPermissionError,
@@ -452,7 +451,7 @@ export const MAX_LEASE_BYTES = 64 * 1024;
  * symlink) gives `undefined`. A file that is there but is not a lease throws
  * {@linkcode LeaseUnreadableError} with the path and the reason: a directory,
  * FIFO, device or socket (checked with `stat` before opening, and again on the
- * open file, which is opened non-blocking so a FIFO or device never blocks), a
+ * open file; only a FIFO swapped in between the two could make the open wait), a
  * file larger than {@linkcode MAX_LEASE_BYTES}, text that is not a lease (see
  * {@linkcode leaseProblem}), or an I/O error. Symlinks are followed, as Go does.
  * Needs `--allow-read` on the data root; without it, throws
@@ -499,6 +498,57 @@ export async function readLease(
     throw new LeaseUnreadableError(path, `not a modeld lease: ${parsed}`);
   }
   return parsed;
+}
+
+/**
+ * A cheap fingerprint of `<dataRoot>/modeld.lease` from one `stat` (symlinks
+ * followed, as the read does): device, inode, size, and modification, change
+ * and birth times. A new lease changes it: liblease renames a new file over
+ * the lease (new inode, new birth time) and a rewrite in place moves the
+ * modification time. A client that keeps the parsed lease re-reads the file
+ * only when the stamp changed. Deno gives the modification and birth times to
+ * the millisecond and the change time to the second, so a rewrite in place of
+ * the same size within the same millisecond (or one that sets the
+ * modification time back) can look unchanged; the client also re-reads after
+ * a call failed on a lost connection or a refused fence, which is how such a
+ * replacement shows once the old owner stops serving.
+ *
+ * @param dataRoot The data root directory.
+ * @param options An abort signal and a deadline.
+ * @returns The stamp, or `undefined` when the file is missing, cannot be
+ *   stat'ed or may not be read (the read then says why).
+ * @throws {AbortedError} When the signal aborted the stat.
+ * @throws {TimeoutError} When `timeoutMs` passed.
+ *
+ * @example
+ * ```ts
+ * import { leaseStamp } from "./lease.ts";
+ * const root = await Deno.makeTempDir();
+ * console.assert(await leaseStamp(root) === undefined); // no lease yet
+ * ```
+ */
+export async function leaseStamp(
+  dataRoot: string,
+  options: ReadLeaseOptions = {},
+): Promise<string | undefined> {
+  const path = leasePath(dataRoot);
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return undefined;
+  let info: Deno.FileInfo;
+  try {
+    if (options.signal === undefined && options.timeoutMs === undefined) {
+      info = await Deno.stat(path);
+    } else {
+      using deadline = new ReadDeadline(path, options);
+      info = await deadline.run(Deno.stat(path));
+    }
+  } catch (err) {
+    if (err instanceof ModeldError) throw err; // aborted or past the deadline
+    return undefined;
+  }
+  const ms = (d: Date | null) => d?.getTime() ?? "";
+  return `${info.dev}:${info.ino}:${info.size}:${ms(info.mtime)}:${ms(info.ctime)}:${
+    ms(info.birthtime)
+  }`;
 }
 
 /** The caller's signal and deadline for one lease read; every await goes through it. */
@@ -559,7 +609,8 @@ class ReadDeadline implements Disposable {
   }
 
   [Symbol.dispose](): void {
-    clearTimeout(this.#timer);
+    // Only when set: Deno loads its timers (node:timers, about 5 ms) on first use.
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#cleanup();
   }
 }
@@ -604,49 +655,40 @@ async function readBounded(path: string, deadline: ReadDeadline): Promise<Uint8A
     );
   if (info.size > MAX_LEASE_BYTES) throw tooLarge(info.size);
 
-  // The file may have been swapped for a FIFO or device since stat():
-  // O_NONBLOCK keeps open(2) from waiting for a writer, O_NOCTTY keeps a tty
-  // from becoming ours, and the open file is checked again.
-  const flags = fsConstants.O_RDONLY | fsConstants.O_NONBLOCK | (fsConstants.O_NOCTTY ?? 0);
-  let handle: fsp.FileHandle;
+  // The file may have been swapped for something else since stat(): the open
+  // file is checked again. Deno.open has no O_NONBLOCK, so a FIFO swapped in
+  // within that window would block the open until a writer comes (the caller's
+  // signal and deadline still end the wait); node:fs could pass the flag, but
+  // loading it costs more than all of the client's own start-up (issue 10).
+  let file: Deno.FsFile;
   try {
-    handle = await deadline.run(fsp.open(path, flags), (h) => void h.close().catch(() => {}));
+    file = await deadline.run(Deno.open(path, { read: true }), (f) => closeQuietly(f));
   } catch (err) {
     if (isNotFound(err)) return undefined; // removed since stat()
     throw err;
   }
   try {
-    const opened = await deadline.run(handle.stat());
-    if (!opened.isFile()) {
-      throw refuse(
-        opened.isDirectory()
-          ? "a directory"
-          : opened.isFIFO()
-          ? "a FIFO (named pipe)"
-          : opened.isCharacterDevice()
-          ? "a character device"
-          : opened.isBlockDevice()
-          ? "a block device"
-          : opened.isSocket()
-          ? "a socket"
-          : "not a regular file",
-      );
-    }
+    const opened = await deadline.run(file.stat());
+    if (!opened.isFile) throw refuse(fileKind(opened));
     // One byte more than the cap tells a file that grew since stat().
     const buffer = new Uint8Array(MAX_LEASE_BYTES + 1);
     let length = 0;
     while (length < buffer.length) {
-      const { bytesRead } = await deadline.run(
-        handle.read(buffer, length, buffer.length - length, null),
-      );
-      if (bytesRead === 0) break;
-      length += bytesRead;
+      const read = await deadline.run(file.read(buffer.subarray(length)));
+      if (!read) break; // end of file
+      length += read;
     }
     if (length > MAX_LEASE_BYTES) throw tooLarge(`more than ${MAX_LEASE_BYTES}`);
     return buffer.subarray(0, length);
   } finally {
-    await handle.close().catch(() => {});
+    closeQuietly(file);
   }
+}
+
+function closeQuietly(file: Deno.FsFile): void {
+  try {
+    file.close();
+  } catch { /* already closed */ }
 }
 
 // ---------------------------------------------------------------------------

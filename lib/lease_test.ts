@@ -225,6 +225,24 @@ Deno.test("readLease honours an aborted signal", async () => {
   }
 });
 
+Deno.test("readLease without a deadline touches no timer (Deno loads its timers, ~5 ms, on first use)", async () => {
+  const root = await Deno.makeTempDir();
+  const timers = globalThis as unknown as Record<"setTimeout" | "clearTimeout", unknown>;
+  const saved = { setTimeout: timers.setTimeout, clearTimeout: timers.clearTimeout };
+  const calls: string[] = [];
+  try {
+    await Deno.writeTextFile(join(root, LEASE_FILE_NAME), CONTRACT_EXAMPLE);
+    timers.setTimeout = () => calls.push("setTimeout");
+    timers.clearTimeout = () => calls.push("clearTimeout");
+    assert.equal((await readLease(root))?.endpoint, "127.0.0.1:40517");
+    assert.equal(await readLease(join(root, "no-such-dir")), undefined);
+  } finally {
+    Object.assign(timers, saved);
+    await Deno.remove(root, { recursive: true });
+  }
+  assert.deepEqual(calls, []);
+});
+
 // ---------------------------------------------------------------------------
 // Writer
 

@@ -24,7 +24,7 @@
  * @module
  */
 
-import { basename, delimiter, dirname, isAbsolute, join } from "node:path";
+import { basename, delimiter, dirname, isAbsolute, join } from "./path.ts";
 import { readEnv } from "./data_root.ts";
 
 /** Where {@linkcode locateModeld} found the binary. */

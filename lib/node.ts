@@ -15,6 +15,7 @@
  * @module
  */
 
+import type { CallOptions as ConnectCallOptions } from "@connectrpc/connect";
 import type {
   ActiveModel,
   AdapterSpec,
@@ -28,8 +29,8 @@ import type {
 } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { type CallOptions, unary } from "./call.ts";
 import { InvalidArgumentError, ModelNotActiveError, ModelSwitchRequiredError } from "./errors.ts";
-import { pushFrames, type PushProgress, type PushSource, sha256Hex, statPushFile } from "./push.ts";
-import { Session } from "./session.ts";
+import type { PushProgress, PushSource } from "./push.ts";
+import { loadSessionWire, Session } from "./session.ts";
 import type { Connection } from "./transport.ts";
 import type { WireInit } from "./wire_init.ts";
 
@@ -120,6 +121,31 @@ export abstract class ModeldNode {
   protected abstract defaultModelType(): string;
 
   /**
+   * Hears of every failed call of this node before it is thrown; the local
+   * client forgets its lease when the daemon may have gone.
+   *
+   * @param _err The typed error.
+   *
+   * @ignore The library's own plumbing.
+   */
+  protected callFailed(_err: unknown): void {}
+
+  /** One unary RPC on `conn`, whose failure {@linkcode ModeldNode.callFailed} hears of. */
+  async #call<T>(
+    conn: Connection,
+    rpc: string,
+    options: CallOptions,
+    run: (o: ConnectCallOptions) => Promise<T>,
+  ): Promise<T> {
+    try {
+      return await unary(conn, rpc, options, run);
+    } catch (err) {
+      this.callFailed(err);
+      throw err;
+    }
+  }
+
+  /**
    * Asks the daemon whether it is ready and which instance answers (unfenced).
    *
    * @param options Signal and timeout.
@@ -133,7 +159,7 @@ export abstract class ModeldNode {
    */
   async health(options: CallOptions = {}): Promise<HealthResponse> {
     const conn = await this.connection(options);
-    return unary(conn, "Health", options, (o) => conn.rpc.health({}, o));
+    return this.#call(conn, "Health", options, (o) => conn.rpc.health({}, o));
   }
 
   /**
@@ -155,7 +181,7 @@ export abstract class ModeldNode {
   async openSession(model: ModelRef, options: ModelCallOptions = {}): Promise<Session> {
     const conn = await this.connection(options);
     const open = () =>
-      unary(
+      this.#call(
         conn,
         "OpenSession",
         options,
@@ -171,6 +197,7 @@ export abstract class ModeldNode {
       await this.loadModel(model, options);
       res = await open();
     }
+    await loadSessionWire(); // so that the session's first decode starts at once
     return new Session(conn, res.handle);
   }
 
@@ -190,7 +217,7 @@ export abstract class ModeldNode {
    */
   async describe(model: ModelRef, options: ModelCallOptions = {}): Promise<ModelInfo> {
     const conn = await this.connection(options);
-    return unary(
+    return this.#call(
       conn,
       "Describe",
       options,
@@ -215,7 +242,12 @@ export abstract class ModeldNode {
   async embed(model: ModelRef, text: string, options: ModelCallOptions = {}): Promise<number[]> {
     const conn = await this.connection(options);
     const { adapters: _adapters, ...req } = this.#modelRequest(conn, model, options.config);
-    const res = await unary(conn, "Embed", options, (o) => conn.rpc.embed({ ...req, text }, o));
+    const res = await this.#call(
+      conn,
+      "Embed",
+      options,
+      (o) => conn.rpc.embed({ ...req, text }, o),
+    );
     return res.vector;
   }
 
@@ -234,7 +266,7 @@ export abstract class ModeldNode {
    */
   async status(options: CallOptions = {}): Promise<DaemonStatus> {
     const conn = await this.connection(options);
-    return unary(
+    return this.#call(
       conn,
       "Status",
       options,
@@ -261,7 +293,7 @@ export abstract class ModeldNode {
       ...this.#modelRequest(conn, model, options.config),
       expectedGeneration: toGeneration(options.expectedGeneration),
     };
-    return unary(conn, "LoadModel", options, (o) => conn.rpc.loadModel(req, o));
+    return this.#call(conn, "LoadModel", options, (o) => conn.rpc.loadModel(req, o));
   }
 
   /**
@@ -276,7 +308,7 @@ export abstract class ModeldNode {
    */
   async unloadModel(options: UnloadModelOptions = {}): Promise<void> {
     const conn = await this.connection(options);
-    await unary(conn, "UnloadModel", options, (o) =>
+    await this.#call(conn, "UnloadModel", options, (o) =>
       conn.rpc.unloadModel({
         ownerInstanceId: conn.instanceId,
         expectedGeneration: toGeneration(options.expectedGeneration),
@@ -296,7 +328,7 @@ export abstract class ModeldNode {
    */
   async listModels(options: CallOptions = {}): Promise<NodeModel[]> {
     const conn = await this.connection(options);
-    const res = await unary(
+    const res = await this.#call(
       conn,
       "ListModels",
       options,
@@ -320,7 +352,7 @@ export abstract class ModeldNode {
   async removeModel(name: string, options: CallOptions = {}): Promise<void> {
     if (name === "") throw new InvalidArgumentError("Cannot remove a model: the name is empty");
     const conn = await this.connection(options);
-    await unary(
+    await this.#call(
       conn,
       "RemoveModel",
       options,
@@ -342,7 +374,7 @@ export abstract class ModeldNode {
    */
   async diskStats(options: CallOptions = {}): Promise<NodeDiskStats> {
     const conn = await this.connection(options);
-    return unary(
+    return this.#call(
       conn,
       "DiskStats",
       options,
@@ -370,6 +402,8 @@ export abstract class ModeldNode {
     if (options.name === "") {
       throw new InvalidArgumentError("Cannot push a model: the name is empty");
     }
+    // Loaded on demand: node:crypto alone costs more than the client's own start-up.
+    const { pushFrames, sha256Hex } = await import("./push.ts");
     let digest = options.digest;
     let totalBytes = options.totalBytes;
     if (source instanceof Uint8Array) {
@@ -384,7 +418,7 @@ export abstract class ModeldNode {
       digest,
       totalBytes: totalBytes === undefined ? undefined : BigInt(totalBytes),
     }, { ownerInstanceId: conn.instanceId, onProgress: options.onProgress });
-    return await unary(conn, "PushModel", options, (o) => conn.rpc.pushModel(frames, o));
+    return await this.#call(conn, "PushModel", options, (o) => conn.rpc.pushModel(frames, o));
   }
 
   /**
@@ -401,6 +435,7 @@ export abstract class ModeldNode {
    * ```
    */
   async pushModelFile(path: string, options: PushModelOptions): Promise<PushModelResponse> {
+    const { sha256Hex, statPushFile } = await import("./push.ts");
     const file = await statPushFile(path);
     return await this.pushModel(file.open(), {
       ...options,

@@ -23,7 +23,8 @@ import {
   InvalidEndpointError,
   PermissionNeededError,
 } from "./errors.ts";
-import { type Connection, dial } from "./transport.ts";
+import { dial } from "./dial.ts";
+import type { Connection } from "./transport.ts";
 
 /** The five probe states. */
 export type ProbeState = DetectResult["state"] | "unreachable";
@@ -77,7 +78,7 @@ export async function probe(options: ProbeOptions = {}): Promise<ProbeResult> {
   if (found.endpoint === "") return unreachable("the lease names no endpoint");
   let dialed: Connection;
   try {
-    dialed = dial(found.endpoint, "");
+    dialed = await dial(found.endpoint, "");
   } catch (err) {
     // Go's probe: an endpoint net.Dial cannot dial is an unreachable daemon.
     if (err instanceof InvalidEndpointError) return unreachable(err.message, err);

@@ -22,22 +22,22 @@
  */
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import type { DecodeChunk } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { ErrorInfoSchema } from "../gen/google/rpc/error_details_pb.ts";
+import { classifyMessage, parseOverflowText } from "./error_text.ts";
 import {
   AbortedError,
   ConnectionError,
   type ContextOverflowCounts,
-  daemonErrorFor,
-  type DaemonErrorToken,
   DaemonInternalError,
   DaemonTooOldError,
-  isDaemonErrorToken,
   isPermissionError,
   ModeldError,
   PermissionNeededError,
   TimeoutError,
 } from "./errors.ts";
+
+// Typing a Decode error chunk needs no Connect; it lives in error_text.ts.
+export { fromStreamErrorChunk } from "./error_text.ts";
 
 /** What the caller was doing when the error happened. */
 export interface RpcErrorContext {
@@ -48,40 +48,6 @@ export interface RpcErrorContext {
   /** The caller's signal, to tell a user abort from other cancellations. */
   signal?: AbortSignal;
 }
-
-/**
- * The daemon's sentinel texts: v0.32.3 sends stream errors without a token,
- * so the text is all there is to classify them by.
- */
-const SENTINEL_TEXTS: ReadonlyArray<readonly [string, DaemonErrorToken]> = [
-  ["context canceled", "context_canceled"],
-  ["context deadline exceeded", "deadline_exceeded"],
-  ["stale owner fence token", "stale_fence"],
-  ["instance is not the local runtime owner", "not_owner"],
-  ["session is closed", "session_closed"],
-  ["exceeded the session context window", "context_overflow"],
-  ["session marked fatal; evict and reopen", "session_fatal"],
-  ["modeld active model slot is busy", "model_busy"],
-  ["requested model is not active in modeld", "model_not_active"],
-  ["modeld active model slot must be switched", "model_switch_required"],
-  ["modeld accelerator device is busy", "device_busy"],
-  ["modeld failed to load model", "model_load_failed"],
-  ["insufficient memory for requested model", "insufficient_memory"],
-  ["stale modeld slot generation", "slot_generation_stale"],
-  ["model type not served by this modeld backend", "backend_mismatch"],
-  ["unsupported transport feature", "unsupported_feature"],
-  ["contextasm: context manifest mismatch", "manifest_mismatch"],
-  ["model not found in modeld's local store", "model_not_found"],
-  ["model content digest mismatch", "digest_mismatch"],
-  ["unsupported model backend type", "unsupported_model_type"],
-  // v0.32.3's llama backend had its own error values, not the transport's
-  // sentinels: unary calls carry them as `internal: llama: …` (contract 6.2).
-  ["llama: context overflow", "context_overflow"],
-  ["llama: session closed", "session_closed"],
-];
-
-/** The prefix the daemon puts on an error that matches none of its tokens. */
-const INTERNAL_PREFIX = "internal: ";
 
 /**
  * Maps anything a call threw to a {@linkcode ModeldError}.
@@ -151,73 +117,6 @@ export function fromRpcError(err: unknown, ctx: RpcErrorContext): ModeldError {
   return new DaemonInternalError(ctx.rpc, err.code, message, { cause: err });
 }
 
-/**
- * Maps the error chunk of a Decode stream (the stream itself ended OK).
- *
- * @param chunk A chunk whose `error` is non-empty.
- * @param rpc The RPC name for the message.
- * @returns The typed error.
- *
- * @example
- * ```ts
- * import { create } from "@bufbuild/protobuf";
- * import { DecodeChunkSchema } from "../gen/contenox/transport/v1/compute_pb.ts";
- * import { fromStreamErrorChunk } from "./rpc_errors.ts";
- * import { ContextOverflowError } from "@contenox/modeldconn";
- *
- * const err = fromStreamErrorChunk(create(DecodeChunkSchema, {
- *   error: "exceeded the session context window during decode",
- *   errorToken: "context_overflow",
- *   errorDetail: { stage: "decode", residentTokens: 3, additionalTokens: 1, numCtx: 4 },
- * }));
- * console.assert(err instanceof ContextOverflowError && err.numCtx === 4);
- * ```
- */
-export function fromStreamErrorChunk(chunk: DecodeChunk, rpc = "Decode"): ModeldError {
-  const detail = chunk.errorDetail;
-  const counts = detail
-    ? {
-      stage: detail.stage,
-      residentTokens: detail.residentTokens,
-      additionalTokens: detail.additionalTokens,
-      numCtx: detail.numCtx,
-    }
-    : undefined;
-  if (isDaemonErrorToken(chunk.errorToken)) {
-    return daemonErrorFor(chunk.errorToken, { grpcCode: 0, detail: chunk.error, rpc }, counts);
-  }
-  return classifyMessage(chunk.error, 0, rpc, undefined, () => counts) ??
-    new DaemonInternalError(rpc, 0, chunk.error);
-}
-
-/** Classifies `"<token>: <text>"`, or a bare sentinel text (v0.32.3 streams). */
-function classifyMessage(
-  message: string,
-  grpcCode: number,
-  rpc: string,
-  cause: unknown,
-  overflow: () => Partial<ContextOverflowCounts> | undefined,
-): ModeldError | undefined {
-  const colon = message.indexOf(": ");
-  const head = colon >= 0 ? message.slice(0, colon) : message;
-  if (isDaemonErrorToken(head)) {
-    const detail = message.slice(colon + 2);
-    return daemonErrorFor(head, { grpcCode, detail, rpc, cause }, overflow());
-  }
-  const text0 = message.startsWith(INTERNAL_PREFIX)
-    ? message.slice(INTERNAL_PREFIX.length)
-    : message;
-  for (const [text, token] of SENTINEL_TEXTS) {
-    if (text0.startsWith(text)) {
-      return daemonErrorFor(token, { grpcCode, detail: message, rpc, cause }, {
-        ...parseOverflowText(message),
-        ...overflow(),
-      });
-    }
-  }
-  return undefined;
-}
-
 /** Reads the counts from a `google.rpc.ErrorInfo` detail (daemons v0.33.0+). */
 function overflowFromDetails(err: ConnectError): Partial<ContextOverflowCounts> | undefined {
   const info = err.findDetails(ErrorInfoSchema).find((d) => d.reason === "context_overflow");
@@ -231,23 +130,6 @@ function overflowFromDetails(err: ConnectError): Partial<ContextOverflowCounts> 
     residentTokens: count("resident_tokens"),
     additionalTokens: count("additional_tokens"),
     numCtx: count("num_ctx"),
-  };
-}
-
-/**
- * Reads counts from the message text, which both the v0.33+ transport and the
- * v0.32.3 llama backend write as `during <stage>: resident_tokens=R additional_tokens=A num_ctx=N`.
- */
-function parseOverflowText(message: string): Partial<ContextOverflowCounts> | undefined {
-  const m = /during (\w+): resident_tokens=(\d+) additional_tokens=(\d+) num_ctx=(\d+)/.exec(
-    message,
-  );
-  if (!m) return undefined;
-  return {
-    stage: m[1],
-    residentTokens: Number(m[2]),
-    additionalTokens: Number(m[3]),
-    numCtx: Number(m[4]),
   };
 }
 

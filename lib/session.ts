@@ -18,18 +18,16 @@
  * @module
  */
 
-import { create } from "@bufbuild/protobuf";
-import {
-  type ContextReport,
-  ContextReportSchema,
-  type DecodeConfig,
-  type PrefixInput,
-  type PrefixStatus,
-  type SessionSnapshot,
-  type SuffixInput,
-  type SuffixStatus,
+import type {
+  ContextReport,
+  DecodeChunk,
+  DecodeConfig,
+  PrefixInput,
+  PrefixStatus,
+  SessionSnapshot,
+  SuffixInput,
+  SuffixStatus,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
-import { Compute } from "../gen/contenox/transport/v1/compute_pb.ts";
 import { DecodeStream } from "./decode_stream.ts";
 import {
   ConnectionError,
@@ -40,8 +38,28 @@ import {
   StaleFenceError,
 } from "./errors.ts";
 import { type CallOptions, unary } from "./call.ts";
-import { type Connection, isConnectionDrop } from "./transport.ts";
+import type { Connection } from "./transport.ts";
+import { isConnectionDrop } from "./transport_marks.ts";
 import type { WireInit } from "./wire_init.ts";
+
+type SessionWire = typeof import("./session_wire.ts");
+let sessionWire: SessionWire | undefined;
+
+/**
+ * Loads the generated descriptors sessions use. `openSession` awaits it, so a
+ * session it returns decodes without waiting for a module.
+ *
+ * @returns The loaded module.
+ *
+ * @example
+ * ```ts
+ * import { loadSessionWire } from "./session.ts";
+ * console.assert((await loadSessionWire()).decodeMethod.name === "Decode");
+ * ```
+ */
+export async function loadSessionWire(): Promise<SessionWire> {
+  return sessionWire ??= await import("./session_wire.ts");
+}
 
 /** The stable prefix: text, manifest and tool definitions (see `buildContext`). */
 export type PrefixInputInit = WireInit<PrefixInput>;
@@ -159,11 +177,10 @@ export class Session implements AsyncDisposable {
     return new DecodeStream(
       (signal) => {
         this.#assertOpen("decode"); // checked when iterated, so the error surfaces in the loop
-        return this.#conn.serverStream(
-          Compute.method.decode,
-          { handle: this.handle, config },
-          signal,
-        );
+        const input = { handle: this.handle, config };
+        return sessionWire
+          ? this.#conn.serverStream(sessionWire.decodeMethod, input, signal)
+          : decodeAfterLoading(this.#conn, input, signal);
       },
       { ...options, endpoint: this.#conn.endpoint },
     );
@@ -196,7 +213,7 @@ export class Session implements AsyncDisposable {
       );
     } catch {
       // Go: `if err != nil { return transport.ContextReport{Closed: true} }`.
-      return create(ContextReportSchema, { closed: true });
+      return (await loadSessionWire()).closedContextReport();
     }
   }
 
@@ -289,6 +306,16 @@ export class Session implements AsyncDisposable {
       );
     }
   }
+}
+
+/** Decode on a session made without `openSession` (tests), before the descriptors are loaded. */
+async function* decodeAfterLoading(
+  conn: Connection,
+  input: { handle: string; config: DecodeConfigInit },
+  signal: AbortSignal,
+): AsyncGenerator<DecodeChunk> {
+  const { decodeMethod } = await loadSessionWire();
+  yield* conn.serverStream(decodeMethod, input, signal);
 }
 
 /** Errors meaning the daemon no longer has the session, so closing it is done. */

@@ -17,7 +17,7 @@
  * @module
  */
 
-import { basename, extname } from "node:path";
+import { basename, extname } from "../path.ts";
 import { ModeldClient } from "../client.ts";
 import type { CallOptions } from "../call.ts";
 import { DaemonTooOldError, NoDefaultModelError } from "../errors.ts";

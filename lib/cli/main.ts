@@ -13,29 +13,23 @@
  */
 
 import { parseCli, type ParsedCli, UsageError } from "./args.ts";
-import { chat } from "./chat.ts";
 import { type CommandContext, commandContext, Interrupts } from "./command.ts";
-import { describe } from "./describe.ts";
-import { embed } from "./embed.ts";
 import { ExitCode, exitCodeFor } from "./exit_codes.ts";
-import { generate } from "./generate.ts";
 import { helpText } from "./help.ts";
 import { type CliIo, denoIo } from "./io.ts";
-import { models } from "./models.ts";
-import { load, unload } from "./slot.ts";
 import { Output } from "./output.ts";
-import { status } from "./status.ts";
 
+// Each command's module is loaded when it runs: `status` loads no push code
+// (node:crypto) and no chat code, `serve` alone the llama.cpp engine.
 const RUNNERS: Record<string, (ctx: CommandContext) => Promise<number>> = {
-  status,
-  describe,
-  generate,
-  chat,
-  embed,
-  load,
-  unload,
-  models,
-  // Loaded on demand: only `serve` pulls in the llama.cpp engine.
+  status: async (ctx) => (await import("./status.ts")).status(ctx),
+  describe: async (ctx) => (await import("./describe.ts")).describe(ctx),
+  generate: async (ctx) => (await import("./generate.ts")).generate(ctx),
+  chat: async (ctx) => (await import("./chat.ts")).chat(ctx),
+  embed: async (ctx) => (await import("./embed.ts")).embed(ctx),
+  load: async (ctx) => (await import("./slot.ts")).load(ctx),
+  unload: async (ctx) => (await import("./slot.ts")).unload(ctx),
+  models: async (ctx) => (await import("./models.ts")).models(ctx),
   serve: async (ctx) => (await import("./serve.ts")).serve(ctx),
 };
 

@@ -14,7 +14,7 @@
  * @module
  */
 
-import { basename, extname } from "node:path";
+import { basename, extname } from "../path.ts";
 import { AbortedError } from "../errors.ts";
 import { sha256Hex, statPushFile } from "../push.ts";
 import { UsageError } from "./args.ts";
