@@ -40,10 +40,16 @@
 
 import os from "node:os";
 import { join } from "node:path";
-import { type ChildParams, runChild, type SeriesChildResult } from "./side_by_side_children.ts";
-import type { PushChildResult, RoundChildResult } from "./side_by_side_children.ts";
+import {
+  type ChildParams,
+  type PushChildResult,
+  type RoundChildResult,
+  runChild,
+  type SeriesChildResult,
+} from "./side_by_side_children.ts";
 import {
   type BenchData,
+  type BenchOptions,
   type ClientRound,
   type GoSeries,
   type PushPoint,
@@ -62,18 +68,8 @@ import {
   WORKLOADS,
 } from "./workloads.ts";
 
-/** The command-line options. */
-interface Options {
-  rounds: number;
-  warmPasses: number;
-  memoryRuns: number;
-  startupRuns: number;
-  pushSizesMiB: number[];
-  seriesCalls: number;
-}
-
-function parseOptions(args: string[]): Options {
-  const o: Options = {
+function parseOptions(args: string[]): BenchOptions {
+  const o: BenchOptions = {
     rounds: 7,
     warmPasses: 1,
     memoryRuns: 3,
@@ -337,45 +333,52 @@ async function startup(peer: BenchPeer, runs: number, tmp: string): Promise<Star
   // What a user grants the CLI (see cli.ts); --allow-env would only add the binary search.
   const grant = (root: string) => [`--allow-read=${root}`, "--allow-net=127.0.0.1"];
   const cli = script("../cli.ts");
-  const scenarios: (Omit<StartupResult, "runs" | "command"> & { argv: string[]; exit: number })[] =
-    [
-      {
-        id: "empty",
-        label: "Empty `deno run` (an empty .ts file)",
-        argv: [deno, "run", script("./startup/empty.ts")],
-        exit: 0,
-      },
-      {
-        id: "importAvailable",
-        label: '`import "@contenox/modeldconn"` + `await available()`, no lease',
-        argv: [deno, "run", ...grant(noLease), script("./startup/import_available.ts"), noLease],
-        exit: 0,
-      },
-      {
-        id: "statusNoDaemon",
-        label: "`cli.ts status`, no daemon",
-        argv: [deno, "run", ...grant(noLease), cli, "--data-root", noLease, "status"],
-        exit: 3,
-      },
-      {
-        id: "statusDaemon",
-        label: "`cli.ts status` against the running peer",
-        argv: [deno, "run", ...grant(peer.dataRoot), cli, "--data-root", peer.dataRoot, "status"],
-        exit: 0,
-      },
-      {
-        id: "goStatusNoDaemon",
-        label: "Go: `gobench --status`, no daemon (lease, then Health + Status)",
-        argv: [GOBENCH_BIN, "--status", noLease],
-        exit: 3,
-      },
-      {
-        id: "goStatusDaemon",
-        label: "Go: `gobench --status` against the running peer",
-        argv: [GOBENCH_BIN, "--status", peer.dataRoot],
-        exit: 0,
-      },
-    ];
+  const scenarios:
+    (Omit<StartupResult, "runs" | "command"> & { argv: string[]; exit: number; stdout: RegExp })[] =
+      [
+        {
+          id: "empty",
+          label: "Empty `deno run` (an empty .ts file)",
+          argv: [deno, "run", script("./startup/empty.ts")],
+          exit: 0,
+          stdout: /^$/,
+        },
+        {
+          id: "importAvailable",
+          label: '`import "@contenox/modeldconn"` + `await available()`, no lease',
+          argv: [deno, "run", ...grant(noLease), script("./startup/import_available.ts"), noLease],
+          exit: 0,
+          stdout: /^false\n$/,
+        },
+        {
+          id: "statusNoDaemon",
+          label: "`cli.ts status`, no daemon",
+          argv: [deno, "run", ...grant(noLease), cli, "--data-root", noLease, "status"],
+          exit: 3,
+          stdout: /not running/,
+        },
+        {
+          id: "statusDaemon",
+          label: "`cli.ts status` against the running peer",
+          argv: [deno, "run", ...grant(peer.dataRoot), cli, "--data-root", peer.dataRoot, "status"],
+          exit: 0,
+          stdout: new RegExp(`running[^]*${peer.instanceId}`),
+        },
+        {
+          id: "goStatusNoDaemon",
+          label: "Go: `gobench --status`, no daemon (lease, then Health + Status)",
+          argv: [GOBENCH_BIN, "--status", noLease],
+          exit: 3,
+          stdout: /not running/,
+        },
+        {
+          id: "goStatusDaemon",
+          label: "Go: `gobench --status` against the running peer",
+          argv: [GOBENCH_BIN, "--status", peer.dataRoot],
+          exit: 0,
+          stdout: new RegExp(`running[^]*${peer.instanceId}`),
+        },
+      ];
   const spawnOnce = async (s: (typeof scenarios)[number]): Promise<SpawnRun> => {
     const out = await gobench<{ runs: SpawnRun[]; stdout: string; stderr: string }>([
       "--spawn",
@@ -383,9 +386,10 @@ async function startup(peer: BenchPeer, runs: number, tmp: string): Promise<Star
       "--",
       ...s.argv,
     ]);
-    if (out.runs[0].exit !== s.exit) {
+    // Each run must have done its job: a fast failure would read as a fast start.
+    if (out.runs[0].exit !== s.exit || !s.stdout.test(out.stdout)) {
       throw new Error(
-        `${s.id}: exit ${out.runs[0].exit}, want ${s.exit}:\n${out.stdout}\n${out.stderr}`,
+        `${s.id}: exit ${out.runs[0].exit} (want ${s.exit}), output:\n${out.stdout}\n${out.stderr}`,
       );
     }
     return out.runs[0];
@@ -480,7 +484,7 @@ function loadavg(): string {
   return Deno.loadavg().map((l) => l.toFixed(2)).join(" ");
 }
 
-async function compare(o: Options): Promise<void> {
+async function compare(o: BenchOptions): Promise<void> {
   const started = performance.now();
   const sizes = DEFAULT_SIZES;
   const loadBefore = loadavg();

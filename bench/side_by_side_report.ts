@@ -78,6 +78,16 @@ export interface GoSeries {
   health: { calls: number; rss_kb: number; heap_bytes: number }[];
 }
 
+/** The command-line options of bench/side_by_side.ts. */
+export interface BenchOptions {
+  rounds: number;
+  warmPasses: number;
+  memoryRuns: number;
+  startupRuns: number;
+  pushSizesMiB: number[];
+  seriesCalls: number;
+}
+
 /** Everything one run measured. */
 export interface BenchData {
   machine: {
@@ -90,7 +100,7 @@ export interface BenchData {
     loadAfter: string;
     seconds: number;
   };
-  options: Record<string, unknown>;
+  options: BenchOptions;
   sizes: RoundSizes;
   rounds: { go: ClientRound[]; ts: ClientRound[] };
   noPush: { goHwmKb: number[]; tsHwmKb: number[] };
@@ -210,7 +220,7 @@ function roundTables(d: BenchData): string[] {
   };
   rows.push(
     peak(
-      "Peak RSS of a process running every workload once",
+      "Peak RSS of a process running every workload (warm-up and passes)",
       go.map((r) => r.vmHwmKb),
       ts.map((r) => r.vmHwmKb),
     ),
@@ -377,12 +387,19 @@ function startupTable(results: StartupResult[]): string[] {
     "",
     ...results.map((r) => `- ${r.label}: \`${r.command}\``),
     "",
-    "Peak RSS is the child's ru_maxrss, which starts from the spawner's (gobench's, ~10 MiB).",
+    "Peak RSS is the child's ru_maxrss, which starts from the spawner's (gobench's, ~10 MiB). " +
+    "For a process of a few clock ticks the kernel's user/sys split is an estimate; the sum is " +
+    "exact. No `--allow-env`: `status` does not need it (without it the CLI skips looking for " +
+    "the modeld binary on PATH, and says so).",
   ];
 }
 
 function pushTable(points: PushPoint[]): string[] {
-  const rows = points.map((p) => {
+  // Run order alternates; the table goes by size, Go first.
+  const sorted = [...points].sort((a, b) =>
+    a.sizeMiB - b.sizeMiB || a.client.localeCompare(b.client)
+  );
+  const rows = sorted.map((p) => {
     const growth = mib(p.peakHwmKb - p.postStartRssKb);
     const ts = p.client === "ts";
     return [
@@ -496,6 +513,10 @@ function seriesTable(s: NonNullable<BenchData["series"]>): string[] {
   ];
 }
 
+function passes(n: number): string {
+  return n === 0 ? "no untimed whole pass" : `${n} untimed whole pass${n > 1 ? "es" : ""}`;
+}
+
 /** The whole Markdown report, raw JSON last. */
 export function report(d: BenchData): string {
   const s = d.sizes;
@@ -508,9 +529,10 @@ export function report(d: BenchData): string {
     "- Peer: tests/interop/bin/peer --mode slot (real v0.36.0 gRPC server + slot over the memory service)",
     `- Load average before / after: ${d.machine.loadBefore} / ${d.machine.loadAfter}; ` +
     `the run took ${fmt(d.machine.seconds)} s`,
-    "- Each round runs every workload once with each client, each in a fresh process " +
-    "(untimed warm-up, then one timed pass; Go: gobench, TS: a `deno run` child), alternating " +
-    "which client goes first",
+    "- Each round runs every workload with each client, each in a fresh process (Go: gobench, " +
+    "TS: a `deno run` child), alternating which client goes first: an untimed warm-up (a few " +
+    `calls of each workload, then ${passes(d.options.warmPasses)}, so V8 runs optimised ` +
+    "code), then one timed pass",
     `- Per round: ${s.health} Health, ${s.warmPrefixes} warm EnsurePrefix, ${s.turns} turns, ` +
     `${s.decodes} × 512-token decodes, ${s.prefixes} × 64 KiB EnsurePrefix, ` +
     `${s.pushes} × 16 MiB PushModel`,
