@@ -161,7 +161,6 @@ function procInfo(pid: number): Promise<ProcInfo> {
 }
 
 interface GoRoundOutput {
-  go_version: string;
   rounds: Record<Workload, number[]>;
   cpu_us: Record<Workload, Cpu[]>;
   pass_cpu_us: Cpu[];
@@ -270,7 +269,7 @@ async function goRound(
   sizes: RoundSizes,
   skipPush: boolean,
   warmPasses: number,
-): Promise<[ClientRound, string]> {
+): Promise<ClientRound> {
   const [out, peerCpu] = await withPeerCpu(peer, () =>
     gobench<GoRoundOutput>([
       ...(skipPush ? ["--skip-push"] : []),
@@ -285,7 +284,7 @@ async function goRound(
   // The last round is the timed pass; the ones before it are the warm passes.
   const pick = <V>(m: Record<Workload, V[]>, missing: V) =>
     Object.fromEntries(WORKLOADS.map((w) => [w, m[w]?.at(-1) ?? missing])) as Record<Workload, V>;
-  return [{
+  return {
     values: pick(out.rounds, NaN),
     cpu: pick(out.cpu_us, { user: NaN, sys: NaN }),
     passCpu: out.pass_cpu_us.at(-1)!,
@@ -293,7 +292,7 @@ async function goRound(
     postStartRssKb: out.post_start_rss_kb,
     vmHwmKb: out.rss_hwm_kb,
     peerCpu,
-  }, out.go_version];
+  };
 }
 
 async function tsRound(
@@ -500,7 +499,7 @@ async function compare(o: BenchOptions): Promise<void> {
       cores: navigator.hardwareConcurrency,
       deno: Deno.version.deno,
       v8: Deno.version.v8,
-      go: "",
+      go: (await gobench<{ go_version: string }>(["--version"])).go_version,
       loadBefore,
       loadAfter: "",
       seconds: 0,
@@ -513,9 +512,7 @@ async function compare(o: BenchOptions): Promise<void> {
 
   for (let i = 0; i < o.rounds; i++) {
     const go = async () => {
-      const [r, version] = await goRound(peer, sizes, false, o.warmPasses);
-      data.rounds.go.push(r);
-      data.machine.go = version;
+      data.rounds.go.push(await goRound(peer, sizes, false, o.warmPasses));
     };
     const ts = async () =>
       void data.rounds.ts.push(await tsRound(peer, sizes, false, o.warmPasses));
@@ -523,7 +520,7 @@ async function compare(o: BenchOptions): Promise<void> {
     log(`round ${i + 1}/${o.rounds} done`);
   }
   for (let i = 0; i < (o.rounds > 0 ? o.memoryRuns : 0); i++) {
-    data.noPush.goHwmKb.push((await goRound(peer, sizes, true, o.warmPasses))[0].vmHwmKb);
+    data.noPush.goHwmKb.push((await goRound(peer, sizes, true, o.warmPasses)).vmHwmKb);
     data.noPush.tsHwmKb.push((await tsRound(peer, sizes, true, o.warmPasses)).vmHwmKb);
     log(`memory run without pushes ${i + 1}/${o.memoryRuns} done`);
   }

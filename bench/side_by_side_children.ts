@@ -56,6 +56,8 @@ export interface SeriesPoint {
   /** After a forced GC, bytes. */
   rss: number;
   heapUsed: number;
+  /** V8's committed heap: what the GC keeps mapped, used or not. */
+  heapTotal: number;
   external: number;
 }
 
@@ -166,7 +168,13 @@ async function seriesChild(p: { dataRoot: string; calls: number }) {
   const point = (calls: number): SeriesPoint => {
     gc();
     const m = Deno.memoryUsage();
-    return { calls, rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+    return {
+      calls,
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+    };
   };
   const run = async (total: number, perOp: number, op: () => Promise<unknown>) => {
     const points = [];

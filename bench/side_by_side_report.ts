@@ -462,7 +462,12 @@ function seriesTable(s: NonNullable<BenchData["series"]>): string[] {
         limitKib: FLAT_RSS_KIB,
       },
       {
-        label: `TS ${kind === "health" ? "Health" : "turns"}: heap`,
+        label: `TS ${kind === "health" ? "Health" : "turns"}: V8 heap committed`,
+        points: s.ts[kind].map((p: SeriesPoint) => ({ calls: p.calls, value: p.heapTotal })),
+        limitKib: NaN,
+      },
+      {
+        label: `TS ${kind === "health" ? "Health" : "turns"}: heap used`,
         points: s.ts[kind].map((p: SeriesPoint) => ({ calls: p.calls, value: p.heapUsed })),
         limitKib: NaN,
       },
@@ -473,7 +478,7 @@ function seriesTable(s: NonNullable<BenchData["series"]>): string[] {
       limitKib: NaN,
     },
     {
-      label: "Go Health: heap",
+      label: "Go Health: heap used",
       points: s.go.health.map((p) => ({ calls: p.calls, value: p.heap_bytes })),
       limitKib: NaN,
     },
@@ -504,8 +509,9 @@ function seriesTable(s: NonNullable<BenchData["series"]>): string[] {
     "",
     ...table(["Calls", ...cols.map((c) => c.label)], "l" + "r".repeat(cols.length), rows),
     "",
-    "One process per client (TS: `--v8-flags=--expose-gc`, `gc()` before each reading; Go: " +
-    "`runtime.GC()`, heap = HeapAlloc). Turns are counted as five calls each (open, prefix, " +
+    "One process per client (TS: `--v8-flags=--expose-gc`, `gc()` before each reading, " +
+    "`Deno.memoryUsage()` heapTotal (committed) and heapUsed; Go: `runtime.GC()`, heap used = " +
+    "HeapAlloc). Turns are counted as five calls each (open, prefix, " +
     "suffix, decode 32, close), on one connection after a first untimed session. Growth is a " +
     "least-squares fit over the points from 10 % of the calls on, and over the second half " +
     "(the first calls still fill caches, compiled code and allocator pools); the target applies " +
@@ -521,7 +527,8 @@ function passes(n: number): string {
 export function report(d: BenchData): string {
   const s = d.sizes;
   const lines = [
-    `## Side by side: TypeScript client vs Go client (median of ${d.rounds.go.length} rounds)`,
+    "## Side by side: TypeScript client vs Go client" +
+    (d.rounds.go.length > 0 ? ` (median of ${d.rounds.go.length} rounds)` : ""),
     "",
     `- CPU: ${d.machine.cpu}, ${d.machine.cores} logical cores`,
     `- Deno ${d.machine.deno} (V8 ${d.machine.v8}); Go client ${d.machine.go}, ` +

@@ -9,6 +9,7 @@
 //	        [--warm-prefixes 500] [--turns 100] [--decodes 5] [--prefixes 50]
 //	        [--pushes 3] [--skip-push]
 //	gobench --vmhwm PID
+//	gobench --version
 //	gobench --spawn N -- CMD ARGS...
 //	gobench --status DATA_ROOT
 //	gobench --gen-file PATH --size BYTES
@@ -125,8 +126,11 @@ func run() error {
 	pushFilePath := flag.String("push-file", "", "only push this file (digest computed) as --name, then remove it")
 	name := flag.String("name", "bench-curve-go", "--push-file: model name")
 	seriesCalls := flag.Int("series", 0, "only make this many Health calls, reporting RSS along the way")
+	version := flag.Bool("version", false, "only print the Go version")
 	flag.Parse()
 	switch {
+	case *version:
+		return json.NewEncoder(os.Stdout).Encode(map[string]string{"go_version": runtime.Version()})
 	case *hwmPID > 0:
 		return printProc(*hwmPID)
 	case *spawnRuns > 0:
