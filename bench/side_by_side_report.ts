@@ -520,7 +520,8 @@ function seriesTable(s: NonNullable<BenchData["series"]>): string[] {
 }
 
 function passes(n: number): string {
-  return n === 0 ? "no untimed whole pass" : `${n} untimed whole pass${n > 1 ? "es" : ""}`;
+  if (n === 0) return "";
+  return `, then ${n} whole pass${n > 1 ? "es" : ""}, so V8 runs optimised code`;
 }
 
 /** The whole Markdown report, raw JSON last. */
@@ -538,8 +539,7 @@ export function report(d: BenchData): string {
     `the run took ${fmt(d.machine.seconds)} s`,
     "- Each round runs every workload with each client, each in a fresh process (Go: gobench, " +
     "TS: a `deno run` child), alternating which client goes first: an untimed warm-up (a few " +
-    `calls of each workload, then ${passes(d.options.warmPasses)}, so V8 runs optimised ` +
-    "code), then one timed pass",
+    `calls of each workload${passes(d.options.warmPasses)}), then one timed pass`,
     `- Per round: ${s.health} Health, ${s.warmPrefixes} warm EnsurePrefix, ${s.turns} turns, ` +
     `${s.decodes} × 512-token decodes, ${s.prefixes} × 64 KiB EnsurePrefix, ` +
     `${s.pushes} × 16 MiB PushModel`,
