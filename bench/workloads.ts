@@ -7,6 +7,7 @@
  * @module
  */
 
+import process from "node:process";
 import { ModeldClient, type ModelRef, type PushModelOptions } from "../mod.ts";
 
 /** The peer binary, relative to the repository root (the bench's working directory). */
@@ -134,10 +135,20 @@ export async function startBenchPeer(mode: "memory" | "slot"): Promise<BenchPeer
 /** Per-round values, keyed by workload. */
 export type Rounds = Record<Workload, number[]>;
 /** The workloads of the side-by-side comparison. */
-export type Workload = "health" | "turn" | "decode" | "prefix64k" | "push16m";
+export type Workload = "health" | "prefixWarm" | "turn" | "decode" | "prefix64k" | "push16m";
+/** The workloads in the order a round runs them (gobench: the same). */
+export const WORKLOADS: readonly Workload[] = [
+  "health",
+  "prefixWarm",
+  "turn",
+  "decode",
+  "prefix64k",
+  "push16m",
+];
 /** The unit of each workload's value. */
 export const UNITS: Record<Workload, string> = {
   health: "us/call",
+  prefixWarm: "us/call",
   turn: "us/turn",
   decode: "tokens/s",
   prefix64k: "us/call",
@@ -146,6 +157,7 @@ export const UNITS: Record<Workload, string> = {
 /** Whether a larger value is better. */
 export const HIGHER_IS_BETTER: Record<Workload, boolean> = {
   health: false,
+  prefixWarm: false,
   turn: false,
   decode: true,
   prefix64k: false,
@@ -155,6 +167,7 @@ export const HIGHER_IS_BETTER: Record<Workload, boolean> = {
 /** How many operations one round does (gobench takes the same counts as flags). */
 export interface RoundSizes {
   health: number;
+  warmPrefixes: number;
   turns: number;
   decodes: number;
   prefixes: number;
@@ -164,11 +177,54 @@ export interface RoundSizes {
 /** The default round sizes. */
 export const DEFAULT_SIZES: RoundSizes = {
   health: 500,
+  warmPrefixes: 500,
   turns: 100,
   decodes: 5,
   prefixes: 50,
   pushes: 3,
 };
+
+/** How many operations a workload's value is over, and what one is (for CPU per operation). */
+export function operations(w: Workload, sizes: RoundSizes): { count: number; unit: string } {
+  switch (w) {
+    case "health":
+      return { count: sizes.health, unit: "call" };
+    case "prefixWarm":
+      return { count: sizes.warmPrefixes, unit: "call" };
+    case "turn":
+      return { count: sizes.turns, unit: "turn" };
+    case "decode":
+      return { count: sizes.decodes * DECODE_TOKENS, unit: "token" };
+    case "prefix64k":
+      return { count: sizes.prefixes, unit: "call" };
+    case "push16m":
+      return { count: sizes.pushes * PUSH_BYTES / 2 ** 20, unit: "MiB" };
+  }
+}
+
+/** CPU time in µs, every thread of the process, as getrusage reports it. */
+export interface Cpu {
+  user: number;
+  sys: number;
+}
+
+/** This process's CPU time so far. */
+export function cpuNow(): Cpu {
+  const { user, system } = process.cpuUsage();
+  return { user, sys: system };
+}
+
+/** The CPU time since `start` (a {@linkcode cpuNow} reading). */
+export function cpuSince(start: Cpu): Cpu {
+  const now = cpuNow();
+  return { user: now.user - start.user, sys: now.sys - start.sys };
+}
+
+/** One timed pass: each workload's value and the CPU it took. */
+export interface RoundResult {
+  values: Record<Workload, number>;
+  cpu: Record<Workload, Cpu>;
+}
 
 /** One session turn: open, warm prefix, suffix, decode 32, close. */
 export async function turn(client: ModeldClient): Promise<void> {
@@ -214,6 +270,7 @@ export class TsWorkloads implements AsyncDisposable {
     await this.client.health();
     await this.client.unloadModel();
     await this.health(20);
+    await this.prefixWarm(20);
     await this.turns(5);
     await this.decode(1);
     await this.prefix64k(2);
@@ -228,21 +285,57 @@ export class TsWorkloads implements AsyncDisposable {
     await this.pushes(1);
   }
 
-  /** Runs every workload once; one value per workload (push16m NaN when skipped). */
-  async round(sizes: RoundSizes): Promise<Record<Workload, number>> {
-    return {
-      health: await this.health(sizes.health),
-      turn: await this.turns(sizes.turns),
-      decode: await this.decode(sizes.decodes),
-      prefix64k: await this.prefix64k(sizes.prefixes),
-      push16m: this.payload ? await this.pushes(sizes.pushes) : NaN,
+  /**
+   * Runs every workload once, in {@linkcode WORKLOADS} order; one value and
+   * its CPU time per workload (push16m NaN when skipped).
+   */
+  async round(sizes: RoundSizes): Promise<RoundResult> {
+    const steps: Record<Workload, () => Promise<number>> = {
+      health: () => this.health(sizes.health),
+      prefixWarm: () => this.prefixWarm(sizes.warmPrefixes),
+      turn: () => this.turns(sizes.turns),
+      decode: () => this.decode(sizes.decodes),
+      prefix64k: () => this.prefix64k(sizes.prefixes),
+      push16m: () => this.pushes(sizes.pushes),
     };
+    const values = {} as Record<Workload, number>;
+    const cpu = {} as Record<Workload, Cpu>;
+    for (const w of WORKLOADS) {
+      if (w === "push16m" && !this.payload) {
+        values[w] = NaN;
+        cpu[w] = { user: NaN, sys: NaN };
+        continue;
+      }
+      const start = cpuNow();
+      values[w] = await steps[w]();
+      cpu[w] = cpuSince(start);
+    }
+    return { values, cpu };
   }
 
   /** @returns Mean µs per Health call. */
   async health(n: number): Promise<number> {
     const start = performance.now();
     for (let i = 0; i < n; i++) await this.client.health();
+    return (performance.now() - start) * 1e3 / n;
+  }
+
+  /**
+   * EnsurePrefix with the short turn prefix on one open session, after one
+   * untimed call: every timed call reuses the whole prefix.
+   *
+   * @returns Mean µs per call.
+   */
+  async prefixWarm(n: number): Promise<number> {
+    await using session = await this.client.openSession(MODEL);
+    await session.ensurePrefix({ text: TURN_PREFIX });
+    const start = performance.now();
+    for (let i = 0; i < n; i++) {
+      const status = await session.ensurePrefix({ text: TURN_PREFIX });
+      if (status.prefilledTokens !== 0 || status.reusedTokens === 0) {
+        throw new Error(`EnsurePrefix was not warm: ${JSON.stringify(status)}`);
+      }
+    }
     return (performance.now() - start) * 1e3 / n;
   }
 

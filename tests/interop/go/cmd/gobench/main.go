@@ -6,16 +6,30 @@
 // Usage:
 //
 //	gobench --endpoint HOST:PORT --instance ID [--rounds 1] [--health 500]
-//	        [--turns 100] [--decodes 5] [--prefixes 50] [--pushes 3]
+//	        [--warm-prefixes 500] [--turns 100] [--decodes 5] [--prefixes 50]
+//	        [--pushes 3] [--skip-push]
 //	gobench --vmhwm PID
+//	gobench --version
+//	gobench --spawn N -- CMD ARGS...
+//	gobench --status DATA_ROOT
+//	gobench --gen-file PATH --size BYTES
+//	gobench --endpoint HOST:PORT --instance ID --push-file PATH --name NAME
+//	gobench --endpoint HOST:PORT --instance ID --series CALLS
 //
-// The second form prints {"pid":PID,"vmhwm_kb":N,"vmrss_kb":N} from
-// /proc/PID/status: bench/side_by_side.ts reads the TypeScript child's peak RSS
-// through it, because Deno refuses /proc reads without --allow-all.
+// --vmhwm prints {"pid","vmhwm_kb","vmrss_kb","user_us","sys_us"} from
+// /proc/PID/status and /proc/PID/stat: bench/side_by_side.ts reads the
+// TypeScript child's peak RSS (and the peer's CPU) through it, because Deno
+// refuses /proc reads without --allow-all. The other modes are in spawn.go
+// (start-up CPU of child processes, which Deno's Command cannot report),
+// status.go (the Go counterpart of `cli.ts status`) and push.go (the push
+// memory curve and the RSS series).
 //
 // Workloads (one "round" runs each once, after an untimed warm-up):
 //
 //	health     N Health round trips; mean µs per call.
+//	prefixWarm N x EnsurePrefix with the short turn prefix on one open
+//	           session after one untimed call, so every timed call is warm
+//	           (the whole prefix reused); mean µs per call.
 //	turn       N x (OpenSession, EnsurePrefix (warm after the first: the slot
 //	           keeps the resident session), PrefillSuffix, Decode MaxTokens 32,
 //	           CloseSession); mean µs per turn.
@@ -33,6 +47,11 @@
 // peak RSS of this process image), go_sys_bytes is runtime.MemStats.Sys, and
 // maxrss_kb is getrusage ru_maxrss, which Linux carries over from the process
 // that spawned us (so it is at least the spawner's RSS): informational only.
+// post_start_rss_kb is VmRSS right after the first Health call.
+//
+// CPU (getrusage RUSAGE_SELF, all threads, µs): cpu_us holds user and sys per
+// workload and round, pass_cpu_us the whole timed pass per round, and
+// process_cpu_us the whole process (start-up, warm-up and passes).
 package main
 
 import (
@@ -45,9 +64,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/contenox/runtime/runtime/transport"
@@ -70,13 +87,17 @@ const (
 )
 
 type result struct {
-	Client     string               `json:"client"`
-	GoVersion  string               `json:"go_version"`
-	Rounds     map[string][]float64 `json:"rounds"`
-	Units      map[string]string    `json:"units"`
-	RSSHWMKB   int64                `json:"rss_hwm_kb"`
-	MaxRSSKB   int64                `json:"maxrss_kb"`
-	GoSysBytes uint64               `json:"go_sys_bytes"`
+	Client         string               `json:"client"`
+	GoVersion      string               `json:"go_version"`
+	Rounds         map[string][]float64 `json:"rounds"`
+	Units          map[string]string    `json:"units"`
+	CPU            map[string][]cpuUse  `json:"cpu_us"`
+	PassCPU        []cpuUse             `json:"pass_cpu_us"`
+	ProcessCPU     cpuUse               `json:"process_cpu_us"`
+	PostStartRSSKB int64                `json:"post_start_rss_kb"`
+	RSSHWMKB       int64                `json:"rss_hwm_kb"`
+	MaxRSSKB       int64                `json:"maxrss_kb"`
+	GoSysBytes     uint64               `json:"go_sys_bytes"`
 }
 
 func main() {
@@ -91,21 +112,42 @@ func run() error {
 	instance := flag.String("instance", "", "lease instance id (required)")
 	rounds := flag.Int("rounds", 1, "timed rounds")
 	nHealth := flag.Int("health", 500, "Health calls per round")
+	nWarmPrefixes := flag.Int("warm-prefixes", 500, "warm EnsurePrefix calls per round")
 	nTurns := flag.Int("turns", 100, "session turns per round")
 	nDecodes := flag.Int("decodes", 5, "512-token decodes per round")
 	nPrefixes := flag.Int("prefixes", 50, "64 KiB EnsurePrefix calls per round")
 	nPushes := flag.Int("pushes", 3, "16 MiB pushes per round")
 	skipPush := flag.Bool("skip-push", false, "leave out push16m, warm-up included (to see the peak RSS without it)")
-	hwmPID := flag.Int("vmhwm", 0, "only print VmHWM/VmRSS of this pid")
+	hwmPID := flag.Int("vmhwm", 0, "only print VmHWM/VmRSS and CPU of this pid")
+	spawnRuns := flag.Int("spawn", 0, "run the command after -- this many times; print each run's CPU")
+	statusRoot := flag.String("status", "", "only report the daemon of this data root, like `cli.ts status`")
+	genFile := flag.String("gen-file", "", "only write --size bytes of the push pattern to this file")
+	size := flag.Int64("size", 0, "--gen-file: bytes to write")
+	pushFilePath := flag.String("push-file", "", "only push this file (digest computed) as --name, then remove it")
+	name := flag.String("name", "bench-curve-go", "--push-file: model name")
+	seriesCalls := flag.Int("series", 0, "only make this many Health calls, reporting RSS along the way")
+	version := flag.Bool("version", false, "only print the Go version")
 	flag.Parse()
-	if *hwmPID > 0 {
-		hwm, rss := procStatus(fmt.Sprintf("/proc/%d/status", *hwmPID))
-		return json.NewEncoder(os.Stdout).Encode(map[string]int64{
-			"pid": int64(*hwmPID), "vmhwm_kb": hwm, "vmrss_kb": rss,
-		})
+	switch {
+	case *version:
+		return json.NewEncoder(os.Stdout).Encode(map[string]string{"go_version": runtime.Version()})
+	case *hwmPID > 0:
+		return printProc(*hwmPID)
+	case *spawnRuns > 0:
+		return spawn(*spawnRuns, flag.Args())
+	case *statusRoot != "":
+		return status(*statusRoot)
+	case *genFile != "":
+		return generateFile(*genFile, *size)
 	}
 	if *endpoint == "" || *instance == "" {
 		return fmt.Errorf("--endpoint and --instance are required")
+	}
+	if *pushFilePath != "" {
+		return pushFile(*endpoint, *instance, *pushFilePath, *name)
+	}
+	if *seriesCalls > 0 {
+		return series(*endpoint, *instance, *seriesCalls)
 	}
 
 	c, err := transportgrpc.DialLeader(*endpoint, *instance)
@@ -117,6 +159,7 @@ func run() error {
 	if _, err := c.Health(ctx); err != nil {
 		return fmt.Errorf("health: %w", err)
 	}
+	_, postStartRSS := procStatus("/proc/self/status")
 	if err := c.UnloadModel(ctx, transport.UnloadModelRequest{}); err != nil {
 		return fmt.Errorf("unload: %w", err)
 	}
@@ -136,49 +179,51 @@ func run() error {
 	}
 
 	res := result{
-		Client:    "go",
-		GoVersion: runtime.Version(),
-		Rounds:    map[string][]float64{},
+		Client:         "go",
+		GoVersion:      runtime.Version(),
+		Rounds:         map[string][]float64{},
+		CPU:            map[string][]cpuUse{},
+		PostStartRSSKB: postStartRSS,
 		Units: map[string]string{
-			"health": "us/call", "turn": "us/turn", "decode": "tokens/s",
+			"health": "us/call", "prefixWarm": "us/call", "turn": "us/turn", "decode": "tokens/s",
 			"prefix64k": "us/call", "push16m": "MiB/s",
 		},
 	}
+	// The same order as TsWorkloads.round in bench/workloads.ts.
+	steps := []struct {
+		name string
+		run  func() (float64, error)
+	}{
+		{"health", func() (float64, error) { return w.health(ctx, *nHealth) }},
+		{"prefixWarm", func() (float64, error) { return w.prefixWarm(ctx, *nWarmPrefixes) }},
+		{"turn", func() (float64, error) { return w.turns(ctx, *nTurns) }},
+		{"decode", func() (float64, error) { return w.decode(ctx, *nDecodes) }},
+		{"prefix64k", func() (float64, error) { return w.prefix64k(ctx, *nPrefixes) }},
+		{"push16m", func() (float64, error) { return w.pushes(ctx, *nPushes) }},
+	}
 	for r := 0; r < *rounds; r++ {
-		v, err := w.health(ctx, *nHealth)
-		if err != nil {
-			return fmt.Errorf("health: %w", err)
+		passStart := cpuNow()
+		for _, step := range steps {
+			if step.name == "push16m" && w.push == nil {
+				continue
+			}
+			before := cpuNow()
+			v, err := step.run()
+			if err != nil {
+				return fmt.Errorf("%s: %w", step.name, err)
+			}
+			res.CPU[step.name] = append(res.CPU[step.name], cpuNow().sub(before))
+			res.Rounds[step.name] = append(res.Rounds[step.name], v)
 		}
-		res.Rounds["health"] = append(res.Rounds["health"], v)
-		if v, err = w.turns(ctx, *nTurns); err != nil {
-			return fmt.Errorf("turn: %w", err)
-		}
-		res.Rounds["turn"] = append(res.Rounds["turn"], v)
-		if v, err = w.decode(ctx, *nDecodes); err != nil {
-			return fmt.Errorf("decode: %w", err)
-		}
-		res.Rounds["decode"] = append(res.Rounds["decode"], v)
-		if v, err = w.prefix64k(ctx, *nPrefixes); err != nil {
-			return fmt.Errorf("prefix64k: %w", err)
-		}
-		res.Rounds["prefix64k"] = append(res.Rounds["prefix64k"], v)
-		if w.push == nil {
-			continue
-		}
-		if v, err = w.pushes(ctx, *nPushes); err != nil {
-			return fmt.Errorf("push16m: %w", err)
-		}
-		res.Rounds["push16m"] = append(res.Rounds["push16m"], v)
+		res.PassCPU = append(res.PassCPU, cpuNow().sub(passStart))
 	}
 
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	res.GoSysBytes = ms.Sys
 	res.RSSHWMKB, _ = procStatus("/proc/self/status")
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		res.MaxRSSKB = ru.Maxrss // KiB on Linux
-	}
+	res.ProcessCPU = cpuNow()
+	res.MaxRSSKB = maxRSSKB()
 	return json.NewEncoder(os.Stdout).Encode(res)
 }
 
@@ -195,6 +240,9 @@ func openReq() transport.OpenSessionRequest {
 
 func (w *workloads) warmUp(ctx context.Context) error {
 	if _, err := w.health(ctx, 20); err != nil {
+		return err
+	}
+	if _, err := w.prefixWarm(ctx, 20); err != nil {
 		return err
 	}
 	if _, err := w.turns(ctx, 5); err != nil {
@@ -218,6 +266,28 @@ func (w *workloads) health(ctx context.Context, n int) (float64, error) {
 	for i := 0; i < n; i++ {
 		if _, err := w.c.Health(ctx); err != nil {
 			return 0, err
+		}
+	}
+	return micros(time.Since(start)) / float64(n), nil
+}
+
+func (w *workloads) prefixWarm(ctx context.Context, n int) (float64, error) {
+	s, err := w.c.OpenSession(ctx, openReq())
+	if err != nil {
+		return 0, err
+	}
+	defer s.Close()
+	if _, err := s.EnsurePrefix(ctx, transport.PrefixInput{Text: turnPrefix}); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		st, err := s.EnsurePrefix(ctx, transport.PrefixInput{Text: turnPrefix})
+		if err != nil {
+			return 0, err
+		}
+		if st.PrefilledTokens != 0 || st.ReusedTokens == 0 {
+			return 0, fmt.Errorf("EnsurePrefix was not warm: %+v", st)
 		}
 	}
 	return micros(time.Since(start)) / float64(n), nil
@@ -335,27 +405,3 @@ func pushPayload() []byte {
 }
 
 func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
-
-// procStatus reads VmHWM and VmRSS (KiB) from a /proc/<pid>/status file (0s off Linux).
-func procStatus(path string) (hwm, rss int64) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, 0
-	}
-	field := func(line, name string) (int64, bool) {
-		rest, ok := strings.CutPrefix(line, name+":")
-		if !ok {
-			return 0, false
-		}
-		kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-		return kb, true
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := field(line, "VmHWM"); ok {
-			hwm = v
-		} else if v, ok := field(line, "VmRSS"); ok {
-			rss = v
-		}
-	}
-	return hwm, rss
-}
