@@ -70,13 +70,15 @@ async function chat(
   maxTokens = 24,
 ) {
   const ctx = await buildContext(messages);
-  const before = (await session.explainContext()).physicalPrefillTokens;
+  const before = await session.explainContext();
   const prefix = await session.ensurePrefix(ctx.prefix);
   const suffix = await session.prefillSuffix(ctx.suffix);
-  // What llama.cpp really evaluated for this turn's prompt.
-  const evaluated = (await session.explainContext()).physicalPrefillTokens - before;
+  // What llama.cpp really evaluated for this turn's prompt, in how many evaluations.
+  const after = await session.explainContext();
+  const evaluated = after.physicalPrefillTokens - before.physicalPrefillTokens;
+  const evaluations = after.physicalPrefillCalls - before.physicalPrefillCalls;
   const text = (await session.decode({ maxTokens, temperature: 0 }).collect()).text;
-  return { prefix, suffix, text, evaluated };
+  return { prefix, suffix, text, evaluated, evaluations };
 }
 
 Deno.test("serve takes the lease (backend llama), refuses a second daemon, and removes the lease on close", async () => {
@@ -121,6 +123,8 @@ Deno.test("SmolLM2: greedy answers Paris; same seed + temperature 0 gives the sa
   assert.ok(turn2.suffix.suffixTokens > first.suffix.suffixTokens, "the conversation grew");
   // Turn 2 evaluates only its new tokens: the system prompt and turn 1 stay in the KV cache.
   assert.equal(first.evaluated, first.prefix.prefixTokens + first.suffix.suffixTokens);
+  // The prefix waits for the suffix: one llama.cpp evaluation, not two small ones.
+  assert.equal(first.evaluations, 1, "prefix and suffix are evaluated in one batch");
   const prompt2 = turn2.prefix.prefixTokens + turn2.suffix.suffixTokens;
   assert.ok(
     turn2.evaluated < first.evaluated && turn2.evaluated * 3 < prompt2,

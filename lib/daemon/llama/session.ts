@@ -108,8 +108,16 @@ export class LlamaSession implements EngineSession {
   #startsInThinking = false;
   #closed = false;
   #fatal = "";
-  /** Tokens in the KV cache, in order. */
+  /** The session's tokens, in order: in the KV cache, but for those from `#pendingFrom` on. */
   #resident: Token[] = [];
+  /**
+   * Where the tokens EnsurePrefix added but did not evaluate begin. The
+   * prefix is evaluated with the suffix in one batch (or before anything else
+   * that needs the cache): two small batches cost llama.cpp nearly twice one
+   * (11 + 17 tokens took 20 + 28 ms, 28 at once 33 ms). The counts on the
+   * wire do not change.
+   */
+  #pendingFrom: number | undefined;
   #prefixLen = 0;
   #stableText = "";
   #prefixText = "";
@@ -167,6 +175,7 @@ export class LlamaSession implements EngineSession {
   #truncate(keep: number): void {
     if (keep >= this.#resident.length) return;
     this.#resident = this.#resident.slice(0, keep);
+    if (this.#pendingFrom !== undefined && this.#pendingFrom >= keep) this.#pendingFrom = undefined;
     if (this.#prefixLen > keep) {
       this.#prefixLen = keep;
       this.#prefixText = "";
@@ -208,6 +217,30 @@ export class LlamaSession implements EngineSession {
     if (rest.length > 0) {
       this.#counters.prefillCalls++;
       this.#counters.prefillTokens += rest.length;
+    }
+  }
+
+  /** Adds tokens to the session, to be evaluated by the next {@linkcode #sync}. */
+  #defer(tokens: Token[]): void {
+    if (tokens.length === 0) return;
+    this.#pendingFrom ??= this.#resident.length;
+    this.#resident.push(...tokens);
+  }
+
+  /** Evaluates the deferred tokens; on failure they are gone from the session, as a failed prefill's. */
+  async #sync(stage: string, signal?: AbortSignal): Promise<void> {
+    const from = this.#pendingFrom;
+    if (from === undefined) return;
+    this.#pendingFrom = undefined;
+    const tokens = this.#resident.slice(from);
+    this.#resident.length = from;
+    try {
+      await this.#prefill(tokens, stage, signal);
+    } finally {
+      if (this.#prefixLen > this.#resident.length) {
+        this.#prefixLen = this.#resident.length;
+        this.#prefixText = "";
+      }
     }
   }
 
@@ -253,7 +286,7 @@ export class LlamaSession implements EngineSession {
       reuse = commonPrefix(this.#resident, toks);
     }
     this.#truncate(reuse);
-    await this.#prefill(toks.slice(reuse), "prefix", signal);
+    this.#defer(toks.slice(reuse));
     this.#prefixLen = toks.length;
     this.#stableText = prefix.text;
     this.#prefixText = text;
@@ -328,7 +361,8 @@ export class LlamaSession implements EngineSession {
         numCtx: this.#numCtx,
       });
     }
-    await this.#prefill(stoks, "suffix", signal);
+    this.#defer(stoks);
+    await this.#sync("suffix", signal);
     return {
       suffixTokens: stoks.length,
       prefixTokens: this.#prefixLen,
@@ -371,6 +405,7 @@ export class LlamaSession implements EngineSession {
         : undefined;
       // With a grammar active, modeld ignores parser protocols.
       const parser = grammar ? undefined : this.#parser(config);
+      await this.#sync("prefix", signal);
       this.#counters.decodeCalls++;
       const maxTokens = config.maxTokens <= 0 ? DEFAULTS.maxTokens : config.maxTokens;
       if (this.#resident.length === 0 || this.#resident.length >= this.#numCtx) {
@@ -574,6 +609,7 @@ export class LlamaSession implements EngineSession {
    */
   async snapshot(signal?: AbortSignal): Promise<SessionSnapshotInit> {
     this.#check(signal);
+    await this.#sync("prefix", signal);
     await this.#dropStaleTail();
     const file = await Deno.makeTempFile({ dir: this.#scratchDir, suffix: ".state" });
     try {
