@@ -1,4 +1,4 @@
-// Child of permissions_test.ts: one turn through the public API with the
+// Child of permissions_test.ts: one turn and a push through the public API with the
 // permissions it was started with. Prints "ok <text>" or "<ErrorClass> <message>".
 import { ModeldClient, PermissionNeededError } from "../mod.ts";
 
@@ -11,6 +11,9 @@ try {
   await session.ensurePrefix({ text: "You are terse." });
   await session.prefillSuffix({ text: "Hi" });
   const { text } = await session.decode({ maxTokens: 16 }).collect();
+  // A push goes over fetch (its own HTTP/2 client): the same two grants suffice.
+  const pushed = await client.pushModel(new TextEncoder().encode("GGUF pushed"), { name: "p" });
+  console.log(`pushed ${pushed.bytesWritten}`);
   console.log(`ok ${text}`);
 } catch (err) {
   console.log(`${(err as Error).name} ${(err as Error).message}`);

@@ -35,6 +35,7 @@ Deno.test("the client runs with only --allow-read=<data root> --allow-net=127.0.
   );
   assert.equal(res.code, 0, res.stderr);
   assert.match(res.stdout, /^ok granted enough$/m);
+  assert.match(res.stdout, /^pushed 11$/m);
 });
 
 Deno.test("without --allow-net the error names the flag to add", async () => {
