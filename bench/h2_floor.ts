@@ -1,0 +1,167 @@
+/**
+ * The floor under the client: the same Health call and the same Decode
+ * stream as a bare `node:http2` loop in Deno (no Connect, no protobuf-es, no
+ * modeldconn), next to this package's transport (`Connection.rpc`, Connect's
+ * typed client on our gRPC transport) and the public API (`RemoteNode`,
+ * `Session`), against one Go peer. Per operation: wall time and this
+ * process's CPU time (user+sys). Medians over rounds that alternate the order.
+ *
+ *     bash tests/interop/build.sh && deno run --allow-read=.cache/tmp \
+ *       --allow-write=.cache/tmp --allow-net=127.0.0.1 --allow-run=tests/interop/bin/peer \
+ *       bench/h2_floor.ts [--rounds 7]
+ *
+ * @module
+ */
+
+import http2 from "node:http2";
+import process from "node:process";
+import { RemoteNode } from "../mod.ts";
+import { dial } from "../lib/transport.ts";
+import { startBenchPeer } from "./workloads.ts";
+
+const rounds = Number(Deno.args[Deno.args.indexOf("--rounds") + 1]) || 7;
+const HEALTH_CALLS = 500;
+const DECODES = 10;
+const TOKENS = 512;
+const CONTENT_TYPE = "application/grpc+contenoxtransportjson";
+
+await Deno.mkdir(".cache/tmp", { recursive: true });
+await using peer = await startBenchPeer("memory");
+using conn = dial(peer.endpoint, peer.instanceId);
+const node = new RemoteNode("peer", conn, "llama");
+await using session = await node.openSession({ name: "m", path: "/m" }, {
+  config: { numCtx: 1_000_000 },
+});
+await session.ensurePrefix({ text: "hello" });
+const raw = http2.connect(`http://${peer.endpoint}`);
+
+function envelope(json: string): Uint8Array {
+  const body = new TextEncoder().encode(json);
+  const out = new Uint8Array(5 + body.length);
+  new DataView(out.buffer).setUint32(1, body.length);
+  out.set(body, 5);
+  return out;
+}
+const healthBody = envelope("{}");
+const decodeBody = envelope(
+  JSON.stringify({ handle: session.handle, config: { MaxTokens: TOKENS } }),
+);
+
+/** One call on the bare session: write the envelope, count whole envelopes, wait for close. */
+function rawCall(path: string, body: Uint8Array, fenced: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const headers: http2.OutgoingHttpHeaders = {
+      ":method": "POST",
+      ":path": path,
+      "content-type": CONTENT_TYPE,
+      te: "trailers",
+    };
+    if (fenced) headers["x-contenox-owner-instance"] = peer.instanceId;
+    const stream = raw.request(headers);
+    let messages = 0;
+    let pending = new Uint8Array(0);
+    stream.on("data", (chunk: Uint8Array) => {
+      let buf = chunk;
+      if (pending.length > 0) {
+        buf = new Uint8Array(pending.length + chunk.length);
+        buf.set(pending);
+        buf.set(chunk, pending.length);
+      }
+      let at = 0;
+      while (buf.length - at >= 5) {
+        const len = new DataView(buf.buffer, buf.byteOffset + at, 5).getUint32(1);
+        if (buf.length - at < 5 + len) break;
+        at += 5 + len;
+        messages++;
+      }
+      pending = buf.slice(at);
+    });
+    stream.on("error", reject);
+    stream.on("close", () => resolve(messages));
+    stream.end(body);
+  });
+}
+
+type Case = { name: string; unit: string; ops: number; run: () => Promise<void> };
+const cases: Case[] = [
+  {
+    name: "Health: bare node:http2",
+    unit: "call",
+    ops: HEALTH_CALLS,
+    run: async () => {
+      for (let i = 0; i < HEALTH_CALLS; i++) {
+        await rawCall("/contenox.transport.v1.Compute/Health", healthBody, false);
+      }
+    },
+  },
+  {
+    name: "Health: Connection.rpc (Connect typed client, our transport)",
+    unit: "call",
+    ops: HEALTH_CALLS,
+    run: async () => {
+      for (let i = 0; i < HEALTH_CALLS; i++) await conn.rpc.health({});
+    },
+  },
+  {
+    name: "Health: RemoteNode.health() (typed errors, retry rule, deadline)",
+    unit: "call",
+    ops: HEALTH_CALLS,
+    run: async () => {
+      for (let i = 0; i < HEALTH_CALLS; i++) await node.health();
+    },
+  },
+  {
+    name: "Decode chunks: bare node:http2 (framing only)",
+    unit: "chunk",
+    ops: DECODES * TOKENS,
+    run: async () => {
+      for (let i = 0; i < DECODES; i++) {
+        await rawCall("/contenox.transport.v1.Compute/Decode", decodeBody, true);
+      }
+    },
+  },
+  {
+    name: "Decode chunks: Session.decode() (parsed, typed deltas)",
+    unit: "chunk",
+    ops: DECODES * TOKENS,
+    run: async () => {
+      for (let i = 0; i < DECODES; i++) {
+        for await (const _ of session.decode({ maxTokens: TOKENS })) { /* drain */ }
+      }
+    },
+  },
+];
+
+const wall = new Map<string, number[]>();
+const cpu = new Map<string, number[]>();
+for (const c of cases) await c.run(); // warm-up
+for (let r = 0; r < rounds; r++) {
+  const order = r % 2 === 0 ? cases : [...cases].reverse();
+  for (const c of order) {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    await c.run();
+    const t = (performance.now() - t0) * 1000 / c.ops;
+    const d = process.cpuUsage(c0);
+    wall.set(c.name, [...wall.get(c.name) ?? [], t]);
+    cpu.set(c.name, [...cpu.get(c.name) ?? [], (d.user + d.system) / c.ops]);
+  }
+}
+raw.close();
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+const floorOf = (c: Case) => cases.find((x) => x.unit === c.unit)!;
+console.log(`## The floor: bare node:http2 vs this client (median of ${rounds} rounds)\n`);
+console.log(
+  "| Operation | µs wall per op | µs CPU per op (client process) | ÷ bare node:http2 (CPU) |",
+);
+console.log("| --- | ---: | ---: | ---: |");
+for (const c of cases) {
+  const base = median(cpu.get(floorOf(c).name)!);
+  const mine = median(cpu.get(c.name)!);
+  console.log(
+    `| ${c.name} | ${median(wall.get(c.name)!).toFixed(1)} | ${mine.toFixed(1)} | ${
+      (mine / base).toFixed(2)
+    } |`,
+  );
+}
