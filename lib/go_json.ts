@@ -290,8 +290,26 @@ function base64Length(n: number): number {
   return Math.ceil(n / 3) * 4;
 }
 
-/** Writes `src` as padded standard base64 into `dst` at `at`; returns the end. */
+/** Bytes per native base64 step: a multiple of 3, so only the last step pads. */
+const BASE64_STEP = 3 * 16 * 1024;
+const nativeBase64 = typeof (Uint8Array.prototype as { toBase64?: unknown }).toBase64 ===
+  "function";
+
+/**
+ * Writes `src` as padded standard base64 into `dst` at `at`; returns the end.
+ * V8's own `toBase64` is 2-4x faster than the loop below (a 4 MiB push frame:
+ * 4.5-8.7 ms against 14-18 ms); it runs on 48 KiB views, so its strings are
+ * small, short-lived garbage, never a 5.6 MB string per frame.
+ */
 function base64Into(src: Uint8Array, dst: Uint8Array, at: number): number {
+  if (nativeBase64 && src.length > BASE64_STEP) {
+    for (let i = 0; i < src.length; i += BASE64_STEP) {
+      const text = (src.subarray(i, i + BASE64_STEP) as unknown as { toBase64(): string })
+        .toBase64();
+      at += utf8Encoder.encodeInto(text, dst.subarray(at)).written;
+    }
+    return at;
+  }
   const whole = src.length - src.length % 3;
   let i = 0;
   for (; i < whole; i += 3) {

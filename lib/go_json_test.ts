@@ -232,3 +232,12 @@ Deno.test("bytes are standard padded base64 at every length, written into the en
     assert.equal(text, n === 0 ? "{}" : `{"data":"${btoa(String.fromCharCode(...data))}"}`);
   }
 });
+
+Deno.test("large bytes fields (V8's native base64 in 48 KiB steps) match protobuf-es's base64", () => {
+  for (const n of [3 * 16 * 1024 + 1, 3 * 16 * 1024 * 3 + 2, 1 << 20, (1 << 20) + 1]) {
+    const data = Uint8Array.from({ length: n }, (_, i) => (i * 131 + (i >> 8)) & 255);
+    const msg = create(PushModelChunkSchema, { data });
+    const expected = (toJson(PushModelChunkSchema, msg) as { data: string }).data;
+    assert.equal(goJson(PushModelChunkSchema, msg), `{"data":"${expected}"}`, `length ${n}`);
+  }
+});
