@@ -31,6 +31,8 @@ import {
   abortError,
   CONTENT_TYPE,
   FENCE_HEADER,
+  grpcTimeout,
+  MAX_TIMER_MS,
   responseError,
   statusError,
   transportFailure,
@@ -85,7 +87,7 @@ export async function clientStreamViaFetch(
   const controller = new AbortController();
   const onAbort = () => controller.abort(abortError(signal?.reason));
   signal?.addEventListener("abort", onAbort, { once: true });
-  const timer = timeoutMs === undefined ? undefined : setTimeout(() => {
+  const timer = timeoutMs === undefined || timeoutMs > MAX_TIMER_MS ? undefined : setTimeout(() => {
     controller.abort(new ConnectError("the operation timed out", Code.DeadlineExceeded));
   }, timeoutMs);
   let sourceError: { error: unknown } | undefined;
@@ -111,7 +113,7 @@ export async function clientStreamViaFetch(
     "user-agent": "connect-es/2.3.0",
     te: "trailers",
   };
-  if (timeoutMs !== undefined) headers["grpc-timeout"] = `${timeoutMs}m`;
+  if (timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(timeoutMs);
   if (target.instanceId !== "") headers[FENCE_HEADER] = target.instanceId;
   const failed = (err: unknown): unknown => {
     if (sourceError) return sourceError.error;

@@ -141,7 +141,8 @@ export class GrpcCall {
       return;
     }
     signal?.addEventListener("abort", this.#onAbort);
-    if (timeoutMs !== undefined) {
+    // setTimeout fires at once beyond 2^31-1 ms; a deadline that far (24.8 days) is none.
+    if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.#timer = setTimeout(
         () => this.#fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
         timeoutMs,
@@ -274,7 +275,7 @@ export class GrpcCall {
       "user-agent": "connect-es/2.3.0",
       te: "trailers",
     };
-    if (this.timeoutMs !== undefined) headers["grpc-timeout"] = `${this.timeoutMs}m`;
+    if (this.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(this.timeoutMs);
     if (this.#target.instanceId !== "" && this.rpc !== "Health") {
       headers[FENCE_HEADER] = this.#target.instanceId;
     }
@@ -478,6 +479,32 @@ export function statusError(trailer: Headers, header: Headers): ConnectError | u
     return err as ConnectError;
   }
   return undefined;
+}
+
+/** The longest delay setTimeout honours. */
+export const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/**
+ * A deadline as gRPC's `grpc-timeout` header: at most 8 digits, so a long
+ * deadline moves to a coarser unit (rounded up) instead of becoming a header
+ * grpc-go refuses as malformed.
+ *
+ * @param ms The deadline in milliseconds (≥ 0).
+ * @returns The header value, e.g. `500m`, `200000S`.
+ *
+ * @example
+ * ```ts
+ * import { grpcTimeout } from "./grpc_call.ts";
+ * console.assert(grpcTimeout(1500) === "1500m" && grpcTimeout(2e8) === "200000S");
+ * ```
+ */
+export function grpcTimeout(ms: number): string {
+  const whole = Math.max(0, Math.ceil(ms));
+  for (const [unit, perUnit] of [["m", 1], ["S", 1e3], ["M", 6e4], ["H", 3.6e6]] as const) {
+    const n = Math.ceil(whole / perUnit);
+    if (n <= 99_999_999) return `${n}${unit}`;
+  }
+  return "99999999H";
 }
 
 /**

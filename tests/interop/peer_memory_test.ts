@@ -18,6 +18,7 @@ import {
   type ModelInfo,
   PermissionNeededError,
   probe,
+  RemoteNode,
   SessionClosedError,
   StaleFenceError,
   UnsupportedFeatureError,
@@ -474,4 +475,21 @@ Deno.test(`${T} buildContext turns: Go hashes our manifests identically and reus
     err.detail,
     "contextasm: context manifest mismatch: stable prefix changed between EnsurePrefix and PrefillSuffix",
   );
+});
+
+Deno.test(`${T} a deadline longer than 8 digits of milliseconds is a header grpc-go accepts`, async () => {
+  // grpc-timeout allows 8 digits: 2e8 ms went out as "200000000m", which grpc-go
+  // refuses as malformed; it is "200000S" now. A push (over fetch) carries one too.
+  await using peer = await startPeer({ mode: "slot" });
+  using conn = dial(peer.endpoint, peer.instanceId);
+  const node = new RemoteNode("peer", conn, "llama");
+  const health = await node.health({ timeoutMs: 2e8 });
+  assert.equal(health.instanceId, peer.instanceId);
+  const status = await node.status({ timeoutMs: 30 * 24 * 3600 * 1000 }); // beyond setTimeout's range
+  assert.ok(status.state !== undefined);
+  const pushed = await node.pushModel(new TextEncoder().encode("GGUF long deadline"), {
+    name: "long-deadline",
+    timeoutMs: 2e8,
+  });
+  assert.equal(pushed.bytesWritten, 18n);
 });
