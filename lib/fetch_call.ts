@@ -110,7 +110,6 @@ export async function clientStreamViaFetch(
   }, { highWaterMark: 0 });
   const headers: Record<string, string> = {
     "content-type": CONTENT_TYPE,
-    "user-agent": "connect-es/2.3.0",
     te: "trailers",
   };
   if (timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(timeoutMs);

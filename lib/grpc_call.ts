@@ -270,11 +270,9 @@ export class GrpcCall {
 
   async #openStream(): Promise<http2.ClientHttp2Stream> {
     if (this.#failure) throw this.#failure;
-    const headers: http2.OutgoingHttpHeaders = {
-      "content-type": CONTENT_TYPE,
-      "user-agent": "connect-es/2.3.0",
-      te: "trailers",
-    };
+    // No user-agent: gRPC makes it optional, modeld ignores it, and each header
+    // costs Deno's node:http2 measurable CPU per call (~14 µs for this one).
+    const headers: http2.OutgoingHttpHeaders = { "content-type": CONTENT_TYPE, te: "trailers" };
     if (this.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(this.timeoutMs);
     if (this.#target.instanceId !== "" && this.rpc !== "Health") {
       headers[FENCE_HEADER] = this.#target.instanceId;
