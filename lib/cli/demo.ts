@@ -178,11 +178,12 @@ async function steps(
   if (code !== 0) return code;
 
   say("# Turn 2 reused the system prompt's tokens: the daemon kept them resident.");
+  // The test daemon records its calls; the real one keeps no request log (it would grow forever).
   const methods = [...new Set(daemon.requests.map((r) => r.method))];
-  say(
-    `# The daemon served ${daemon.requests.length} calls (${methods.join(", ")}); ` +
-      `open sessions: ${daemon.openSessions}.`,
-  );
+  const served = daemon.requests.length > 0
+    ? `served ${daemon.requests.length} calls (${methods.join(", ")}); `
+    : "";
+  say(`# The daemon ${served}has ${daemon.openSessions} open sessions.`);
   await daemon.stop();
   if (real) {
     const leaseGone = await Deno.stat(daemon.leasePath).then(() => false, () => true);

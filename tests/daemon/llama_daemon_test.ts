@@ -562,6 +562,11 @@ Deno.test("the README's first command: the demo runs real inference through the 
   const turn2 = /\[turn 2: reused (\d+) tokens/.exec(stderr + stdout);
   assert.ok(turn2 && Number(turn2[1]) > 0, "turn 2 reused the prefix");
   assert.match(stdout, /lease removed/);
+  assert.match(
+    stdout,
+    /^# The daemon has 0 open sessions\.$/m,
+    "no empty call log (was: served 0 calls ())",
+  );
 });
 
 Deno.test("a window larger than the model's is refused as modeld does (context_overflow, load failed)", async () => {
