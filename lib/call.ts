@@ -32,7 +32,9 @@ export interface CallOptions {
   /**
    * A deadline in milliseconds, also sent to the daemon as `grpc-timeout`.
    * Unset: the connection's default (`DEFAULT_LIMITS`: Health 10 s, other
-   * unary calls 10 minutes, PushModel and Decode none); `Infinity`: none.
+   * unary calls 10 minutes, PushModel and Decode none), enforced by the
+   * client alone and not sent, as Go's client sends no deadline its caller did
+   * not set; `Infinity`: none.
    */
   timeoutMs?: number;
 }
@@ -64,9 +66,13 @@ export async function unary<T>(
   const ctx = { rpc, endpoint: conn.endpoint, signal: options.signal };
   if (options.signal?.aborted) throw await typedError(options.signal.reason, ctx);
   const timeoutMs = callTimeout(conn, rpc, options.timeoutMs);
+  // A default deadline is the client's own; only the caller's goes on the wire.
+  const callOptions: ConnectCallOptions = options.timeoutMs === undefined
+    ? { signal: options.signal, ...conn.localDeadline(timeoutMs) }
+    : { signal: options.signal, timeoutMs };
   for (let attempt = 0;; attempt++) {
     try {
-      return await run({ signal: options.signal, timeoutMs });
+      return await run(callOptions);
     } catch (err) {
       const retry = attempt === 0 && rpc !== "PushModel" && isUnprocessed(err) &&
         !options.signal?.aborted;

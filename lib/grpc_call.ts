@@ -124,7 +124,8 @@ export class GrpcCall {
    * @param path `/package.Service/Method`.
    * @param rpc The method name (Health goes unfenced).
    * @param signal The caller's signal.
-   * @param timeoutMs The deadline, also sent as `grpc-timeout`; `undefined` for none.
+   * @param timeoutMs The deadline; `undefined` for none.
+   * @param announce Whether to send the deadline as `grpc-timeout` (a default is enforced here alone).
    */
   constructor(
     target: CallTarget,
@@ -132,6 +133,7 @@ export class GrpcCall {
     readonly rpc: string,
     signal: AbortSignal | undefined,
     readonly timeoutMs: number | undefined,
+    readonly announce = true,
   ) {
     this.#target = target;
     this.#signal = signal;
@@ -273,7 +275,9 @@ export class GrpcCall {
     // No user-agent: gRPC makes it optional, modeld ignores it, and each header
     // costs Deno's node:http2 measurable CPU per call (~14 µs for this one).
     const headers: http2.OutgoingHttpHeaders = { "content-type": CONTENT_TYPE, te: "trailers" };
-    if (this.timeoutMs !== undefined) headers["grpc-timeout"] = grpcTimeout(this.timeoutMs);
+    if (this.timeoutMs !== undefined && this.announce) {
+      headers["grpc-timeout"] = grpcTimeout(this.timeoutMs);
+    }
     if (this.#target.instanceId !== "" && this.rpc !== "Health") {
       headers[FENCE_HEADER] = this.#target.instanceId;
     }

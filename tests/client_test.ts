@@ -376,3 +376,21 @@ Deno.test("[test daemon v0.36.0] Describe and Embed of a missing model path fail
   await assert.rejects(() => client.describe(missing), /gone\.gguf/);
   await assert.rejects(() => client.embed(missing, "hi"), /gone\.gguf/);
 });
+
+Deno.test("[test daemon v0.36.0] default deadlines stay with the client; a timeoutMs passed is sent as grpc-timeout", async () => {
+  // As Go's client: no grpc-timeout unless the caller set a deadline. The
+  // defaults (Health 10 s, unary 10 min) are enforced locally.
+  await using daemon = await startTestDaemon();
+  await using client = new ModeldClient({ dataRoot: daemon.dataRoot });
+  await client.health();
+  await client.status();
+  await client.status({ timeoutMs: 5_000 });
+  await client.health({ timeoutMs: 2e8 });
+  const sent = daemon.requests.map((r) => `${r.method} ${r.timeoutHeader ?? "-"}`);
+  assert.deepEqual(sent.slice(-4), [
+    "Health -",
+    "Status -",
+    "Status 5000m",
+    "Health 200000S",
+  ]);
+});

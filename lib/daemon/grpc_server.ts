@@ -107,6 +107,8 @@ export interface RequestRecord {
   fenceHeader: string | undefined;
   /** The request's `content-type`. */
   contentType: string;
+  /** The `grpc-timeout` the client announced, or `undefined`. */
+  timeoutHeader: string | undefined;
   /** The first request message's JSON text, exactly as received ("" when none arrived). */
   body: string;
   /** How many request messages arrived (client streams send many). */
@@ -398,6 +400,9 @@ export class GrpcServer<S extends DescService> {
       method: path.slice(path.lastIndexOf("/") + 1),
       fenceHeader: fence.length === 0 ? undefined : fence.join(", "),
       contentType,
+      timeoutHeader: headers["grpc-timeout"] === undefined
+        ? undefined
+        : String(headers["grpc-timeout"]),
       body: "",
       messages: 0,
     };
