@@ -167,9 +167,14 @@ export class H2Connection {
         session.destroy(undefined, NGHTTP2_CANCEL);
         reject(new ConnectError("connection establishment timed out", Code.Unavailable));
       }, Math.min(this.#limits.connectTimeoutMs, MAX_TIMER_MS));
+      const failed = (err: unknown) => {
+        clearTimeout(timer);
+        reject(err);
+      };
+      session.once("error", failed);
       session.once("connect", () => {
         clearTimeout(timer);
-        session.off("error", reject);
+        session.off("error", failed);
         if (this.#closed) {
           session.destroy();
           reject(judgedFailure(
@@ -179,8 +184,6 @@ export class H2Connection {
         }
         resolve(this.#adopt(session));
       });
-      session.once("error", reject);
-      session.once("error", () => clearTimeout(timer));
     }).finally(() => this.#connecting = undefined);
     return this.#connecting;
   }
@@ -196,8 +199,8 @@ export class H2Connection {
       pingedAt: 0,
       pingIntervalMs: this.#limits.pingIntervalMs,
     };
-    // Errors reach the streams; a session Connect-style error listener must
-    // exist or an unheard write failure would crash the process.
+    // Errors reach the streams; a session error listener must exist, or an
+    // unheard write failure would crash the process.
     session.on("error", ignore);
     session.once("close", () => {
       clearTimeout(live.timer);
