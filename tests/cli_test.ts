@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { main } from "../cli.ts";
-import { BufferSink, type CliIo } from "../lib/cli/io.ts";
+import { bufferIo } from "../lib/cli/io.ts";
 import { startTestDaemon } from "../testing.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
@@ -574,16 +574,6 @@ Deno.test("models push shows progress lines, then ls, df and rm see the model", 
 
 // ---------------------------------------------------------------------------
 // In process
-
-function bufferIo(): CliIo & { stdout: BufferSink; stderr: BufferSink } {
-  return {
-    stdout: new BufferSink(),
-    stderr: new BufferSink(),
-    stdin: { isTerminal: true, readable: ReadableStream.from<Uint8Array>([]) },
-    color: false,
-    onInterrupt: () => () => {},
-  };
-}
 
 Deno.test("main() runs in process with its own I/O and returns the exit code", async () => {
   const io = bufferIo();

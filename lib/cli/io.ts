@@ -285,3 +285,27 @@ async function* readChunks(
     reader.releaseLock();
   }
 }
+
+/**
+ * A {@linkcode CliIo} that keeps stdout and stderr in memory, with an empty
+ * terminal stdin and no colour, for running the CLI in-process in tests.
+ *
+ * @returns The I/O, its sinks typed as {@linkcode BufferSink} for reading back.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * import { bufferIo } from "./io.ts";
+ * const io = bufferIo();
+ * console.log(await main(["--help"], io), io.stdout.text);
+ * ```
+ */
+export function bufferIo(): CliIo & { stdout: BufferSink; stderr: BufferSink } {
+  return {
+    stdout: new BufferSink(),
+    stderr: new BufferSink(),
+    stdin: { isTerminal: true, readable: ReadableStream.from<Uint8Array>([]) },
+    color: false,
+    onInterrupt: () => () => {},
+  };
+}

@@ -13,7 +13,7 @@ import {
   probe,
 } from "../../mod.ts";
 import { main } from "../../cli.ts";
-import { BufferSink, type CliIo } from "../../lib/cli/io.ts";
+import { bufferIo } from "../../lib/cli/io.ts";
 import { startTestDaemon } from "../../testing.ts";
 
 /** Writes a live Go-format lease naming `endpoint` into a fresh data root. */
@@ -152,14 +152,4 @@ for (const wildcard of ["[::]", "0.0.0.0", ""]) {
       await Deno.remove(root, { recursive: true });
     }
   });
-}
-
-function bufferIo(): CliIo & { stdout: BufferSink; stderr: BufferSink } {
-  return {
-    stdout: new BufferSink(),
-    stderr: new BufferSink(),
-    stdin: { isTerminal: true, readable: ReadableStream.from<Uint8Array>([]) },
-    color: false,
-    onInterrupt: () => () => {},
-  };
 }

@@ -17,7 +17,7 @@ import {
   TimeoutError,
 } from "../../mod.ts";
 import { main } from "../../cli.ts";
-import { BufferSink, type CliIo } from "../../lib/cli/io.ts";
+import { bufferIo } from "../../lib/cli/io.ts";
 
 const LEASE = "modeld.lease";
 
@@ -226,13 +226,3 @@ Deno.test("item 5: an instance_id that fits the size cap but is no instance id i
     assert.ok(io.stdout.text.length < 4096);
     assert.ok(!io.stdout.text.includes("\u001b"));
   }));
-
-function bufferIo(): CliIo & { stdout: BufferSink; stderr: BufferSink } {
-  return {
-    stdout: new BufferSink(),
-    stderr: new BufferSink(),
-    stdin: { isTerminal: true, readable: ReadableStream.from<Uint8Array>([]) },
-    color: false,
-    onInterrupt: () => () => {},
-  };
-}

@@ -150,15 +150,12 @@ func run() error {
 		return series(*endpoint, *instance, *seriesCalls)
 	}
 
-	c, err := transportgrpc.DialLeader(*endpoint, *instance)
+	c, err := dialHealthy(*endpoint, *instance)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	ctx := context.Background()
-	if _, err := c.Health(ctx); err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
 	_, postStartRSS := procStatus("/proc/self/status")
 	if err := c.UnloadModel(ctx, transport.UnloadModelRequest{}); err != nil {
 		return fmt.Errorf("unload: %w", err)
@@ -402,6 +399,20 @@ func pushPayload() []byte {
 		b[i] = byte(x)
 	}
 	return b
+}
+
+// dialHealthy dials the peer as the Go client does and makes the first Health
+// call, after which the RSS counts as post-start.
+func dialHealthy(endpoint, instance string) (*transportgrpc.Client, error) {
+	c, err := transportgrpc.DialLeader(endpoint, instance)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Health(context.Background()); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("health: %w", err)
+	}
+	return c, nil
 }
 
 func micros(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }

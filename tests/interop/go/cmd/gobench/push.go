@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/contenox/runtime/runtime/transport"
-	transportgrpc "github.com/contenox/runtime/runtime/transport/grpc"
 )
 
 // generateFile is --gen-file: size bytes of xorshift32 output (seed 1, four
@@ -64,15 +63,12 @@ func generateFile(path string, size int64) error {
 // it as a user of the Go client would (digest first, then PushModel from the
 // open file), removes the model again, and reports VmHWM (the peak).
 func pushFile(endpoint, instance, path, name string) error {
-	c, err := transportgrpc.DialLeader(endpoint, instance)
+	c, err := dialHealthy(endpoint, instance)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	ctx := context.Background()
-	if _, err := c.Health(ctx); err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
 	postHWM, postRSS := procStatus("/proc/self/status")
 	cpuStart := cpuNow()
 	start := time.Now()
@@ -114,15 +110,12 @@ func pushFile(endpoint, instance, path, name string) error {
 // (and the Go heap) after a forced GC; the Go counterpart of the TypeScript
 // series (SERIES_POINTS in bench/side_by_side_children.ts).
 func series(endpoint, instance string, calls int) error {
-	c, err := transportgrpc.DialLeader(endpoint, instance)
+	c, err := dialHealthy(endpoint, instance)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	ctx := context.Background()
-	if _, err := c.Health(ctx); err != nil {
-		return fmt.Errorf("health: %w", err)
-	}
 	type point struct {
 		Calls      int    `json:"calls"`
 		RSSKB      int64  `json:"rss_kb"`
