@@ -23,7 +23,7 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import http2 from "node:http2";
-import { judgedFailure } from "./grpc_call.ts";
+import { judgedFailure, MAX_TIMER_MS } from "./grpc_call.ts";
 import { markUnprocessed } from "./transport_marks.ts";
 
 /** The bounds a connection keeps. */
@@ -36,7 +36,6 @@ export interface H2Limits {
   pingTimeoutMs: number;
 }
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 const NGHTTP2_CANCEL = 8;
 /** A listener that captures nothing, for sessions that outlive their connection. */
 const ignore = () => {};

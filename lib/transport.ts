@@ -366,7 +366,7 @@ function modeldTransport(target: CallTarget, fetchTarget: FetchTarget): Transpor
         service: method.parent,
         method,
         header: new Headers(),
-        message: readMessages(call, method.output),
+        message: readMessages(() => ({ call, sent: Promise.resolve() }), method.output),
         trailer: new Headers(),
       });
     },
@@ -379,50 +379,35 @@ function isDropOrAbort(err: ConnectError): boolean {
     err.code === Code.Unavailable;
 }
 
-/** The response messages of a call; leaving early resets the stream. */
-async function* readMessages<O extends DescMessage>(
-  call: GrpcCall,
-  output: O,
-): AsyncGenerator<MessageShape<O>> {
-  try {
-    for (let payload; (payload = await call.next()) !== undefined;) {
-      yield parse(output, payload);
-    }
-  } finally {
-    call.finish();
-  }
-}
-
 /**
- * One server-streaming call; see {@linkcode Connection.serverStream}. A plain
- * iterator rather than a generator: a message already received is handed out
- * with one resolved promise, not a generator's round of them.
+ * The response messages of a call, as a plain iterator rather than a
+ * generator: a message already received is handed out with one resolved
+ * promise. `open` starts the call on the first read (so an error writing the
+ * request surfaces there) and returns it with what to await before reading;
+ * a consumer that leaves early resets the stream.
  */
-function serverStream<I extends DescMessage, O extends DescMessage>(
-  target: CallTarget,
-  method: DescMethodServerStreaming<I, O>,
-  input: MessageInitShape<I>,
-  signal: AbortSignal,
+function readMessages<O extends DescMessage>(
+  open: () => { call: GrpcCall; sent: Promise<unknown> },
+  output: O,
 ): AsyncIterable<MessageShape<O>> {
   return {
     [Symbol.asyncIterator](): AsyncIterator<MessageShape<O>> {
       let call: GrpcCall | undefined;
       const done = (): IteratorResult<MessageShape<O>> => {
-        call?.finish(); // a consumer that left early resets the stream
+        call?.finish();
         return { done: true, value: undefined };
       };
       const read = async (): Promise<IteratorResult<MessageShape<O>>> => {
         try {
           if (!call) {
-            // Errors (a request Go JSON cannot carry) surface on the first read.
-            const envelope = encodeEnvelope(method.input, create(method.input, input));
-            call = new GrpcCall(target, pathOf(method), method.name, signal, undefined);
-            await call.send(envelope, true);
+            const opened = open();
+            call = opened.call;
+            await opened.sent;
           }
           for (;;) {
             const payload = call.poll();
             if (payload === null) return done();
-            if (payload !== undefined) return { done: false, value: parse(method.output, payload) };
+            if (payload !== undefined) return { done: false, value: parse(output, payload) };
             await call.arrival();
           }
         } catch (err) {
@@ -434,9 +419,7 @@ function serverStream<I extends DescMessage, O extends DescMessage>(
         next(): Promise<IteratorResult<MessageShape<O>>> {
           try {
             const payload = call?.poll();
-            if (payload) {
-              return Promise.resolve({ done: false, value: parse(method.output, payload) });
-            }
+            if (payload) return Promise.resolve({ done: false, value: parse(output, payload) });
           } catch (err) {
             done();
             return Promise.reject(err);
@@ -447,4 +430,18 @@ function serverStream<I extends DescMessage, O extends DescMessage>(
       };
     },
   };
+}
+
+/** One server-streaming call; see {@linkcode Connection.serverStream}. */
+function serverStream<I extends DescMessage, O extends DescMessage>(
+  target: CallTarget,
+  method: DescMethodServerStreaming<I, O>,
+  input: MessageInitShape<I>,
+  signal: AbortSignal,
+): AsyncIterable<MessageShape<O>> {
+  return readMessages(() => {
+    const envelope = encodeEnvelope(method.input, create(method.input, input));
+    const call = new GrpcCall(target, pathOf(method), method.name, signal, undefined);
+    return { call, sent: call.send(envelope, true) };
+  }, method.output);
 }

@@ -680,6 +680,8 @@ async function* readEnvelopes(
   };
   for await (const chunk of stream as AsyncIterable<Uint8Array>) {
     try {
+      // A copy: the splitter keeps pieces across chunks, and nothing promises a
+      // chunk's memory is not reused once the next one arrives.
       splitter.push(new Uint8Array(chunk), onMessage);
     } catch (err) {
       if (!(err instanceof EnvelopeTooLargeError)) throw err;
