@@ -55,11 +55,11 @@ import {
   InputLookupTokenPredictor,
   type LlamaContextOptions,
   LlamaContextSequence,
-  LlamaLogLevel,
   type SequenceEvaluateOptions,
   type Token,
 } from "node-llama-cpp";
 import { serve } from "../daemon.ts";
+import { CPU_LLAMA } from "../lib/daemon/llama/engine.ts";
 import { buildContext, ModeldClient } from "../mod.ts";
 
 /** Threads: the machine's cores (2 on the reference machine). */
@@ -284,14 +284,7 @@ async function runInproc(
   const v = VARIANTS[variant];
   if (!v) throw new Error(`unknown variant ${variant}`);
   const t0 = performance.now();
-  const llama = await getLlama({
-    gpu: false,
-    build: "never",
-    usePrebuiltBinaries: true,
-    progressLogs: false,
-    logLevel: LlamaLogLevel.error,
-    logger: () => {},
-  });
+  const llama = await getLlama(CPU_LLAMA);
   const model = await llama.loadModel({ modelPath: modelPath(), gpuLayers: 0, useMmap: true });
   const context = await model.createContext({
     contextSize: NUM_CTX,

@@ -19,6 +19,7 @@ import {
   type LlamaEmbeddingContext,
   LlamaLogLevel,
   type LlamaModel,
+  type LlamaOptions,
   readGgufFileInfo,
 } from "node-llama-cpp";
 import type { Engine, EngineSession, ModelInfoInit, ModelSpec } from "../engine.ts";
@@ -63,6 +64,26 @@ interface GgufFacts {
 }
 
 /**
+ * How the engine loads llama.cpp: the prebuilt CPU binary only, never a
+ * source build or a download at run time, quiet. The engine benchmark loads
+ * its in-process baseline with the same options.
+ *
+ * @example
+ * ```ts ignore
+ * import { getLlama } from "node-llama-cpp";
+ * const llama = await getLlama(CPU_LLAMA);
+ * ```
+ */
+export const CPU_LLAMA: LlamaOptions = {
+  gpu: false,
+  build: "never",
+  usePrebuiltBinaries: true,
+  progressLogs: false,
+  logLevel: LlamaLogLevel.error,
+  logger: () => {},
+};
+
+/**
  * The llama.cpp {@linkcode Engine}.
  *
  * @example
@@ -95,14 +116,7 @@ export class LlamaEngine implements Engine {
    * ```
    */
   static async create(options: LlamaEngineOptions): Promise<LlamaEngine> {
-    const llama = await getLlama({
-      gpu: false,
-      build: "never",
-      usePrebuiltBinaries: true,
-      progressLogs: false,
-      logLevel: LlamaLogLevel.error,
-      logger: () => {},
-    });
+    const llama = await getLlama(CPU_LLAMA);
     return new LlamaEngine(llama, options);
   }
 
