@@ -1,7 +1,8 @@
 /**
  * The floor under the client: the same Health call and the same Decode
- * stream as a bare `node:http2` loop in Deno (no Connect, no protobuf-es, no
- * modeldconn), next to this package's transport (`Connection.rpc`, Connect's
+ * stream as a bare loop over Deno's `node:http2` and over this package's own
+ * HTTP/2 session (`lib/h2/session.ts`; no Connect, no protobuf-es, no gRPC
+ * layer), next to this package's transport (`Connection.rpc`, Connect's
  * typed client on our gRPC transport) and the public API (`RemoteNode`,
  * `Session`), against one Go peer. Per operation: wall time and this
  * process's CPU time (user+sys). Medians over rounds that alternate the order.
@@ -17,6 +18,8 @@ import http2 from "node:http2";
 import process from "node:process";
 import { RemoteNode } from "../mod.ts";
 import { dial } from "../lib/transport.ts";
+import { encodeHeaderBlock } from "../lib/h2/hpack.ts";
+import { H2Session } from "../lib/h2/session.ts";
 import { startBenchPeer } from "./workloads.ts";
 
 const rounds = Number(Deno.args[Deno.args.indexOf("--rounds") + 1]) || 7;
@@ -34,6 +37,8 @@ await using session = await node.openSession({ name: "m", path: "/m" }, {
 });
 await session.ensurePrefix({ text: "hello" });
 const raw = http2.connect(`http://${peer.endpoint}`);
+const own = await H2Session.connect("127.0.0.1", Number(peer.endpoint.split(":").at(-1)));
+await own.handshake;
 
 function envelope(json: string): Uint8Array {
   const body = new TextEncoder().encode(json);
@@ -82,6 +87,51 @@ function rawCall(path: string, body: Uint8Array, fenced: boolean): Promise<numbe
   });
 }
 
+/** One call on our bare session: the same, with no gRPC layer above the frames. */
+function ownCall(path: string, body: Uint8Array, fenced: boolean): Promise<number> {
+  const fields: [string, string][] = [
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", path],
+    [":authority", peer.endpoint],
+    ["content-type", CONTENT_TYPE],
+    ["te", "trailers"],
+  ];
+  if (fenced) fields.push(["x-contenox-owner-instance", peer.instanceId]);
+  const block = encodeHeaderBlock(fields);
+  return new Promise((resolve, reject) => {
+    let messages = 0;
+    let pending = new Uint8Array(0);
+    own.request(
+      block,
+      {
+        onHeaders: (_fields, end) => end && resolve(messages),
+        onData: (chunk, end) => {
+          let buf = chunk;
+          if (pending.length > 0) {
+            buf = new Uint8Array(pending.length + chunk.length);
+            buf.set(pending);
+            buf.set(chunk, pending.length);
+          }
+          let at = 0;
+          while (buf.length - at >= 5) {
+            const len = new DataView(buf.buffer, buf.byteOffset + at, 5).getUint32(1);
+            if (buf.length - at < 5 + len) break;
+            at += 5 + len;
+            messages++;
+          }
+          pending = buf.slice(at);
+          if (end) resolve(messages);
+        },
+        onReset: (code) => reject(new Error(`reset ${code}`)),
+        onError: reject,
+      },
+      body,
+      true,
+    );
+  });
+}
+
 type Case = { name: string; unit: string; ops: number; run: () => Promise<void> };
 const cases: Case[] = [
   {
@@ -91,6 +141,16 @@ const cases: Case[] = [
     run: async () => {
       for (let i = 0; i < HEALTH_CALLS; i++) {
         await rawCall("/contenox.transport.v1.Compute/Health", healthBody, false);
+      }
+    },
+  },
+  {
+    name: "Health: bare H2Session (this package's HTTP/2)",
+    unit: "call",
+    ops: HEALTH_CALLS,
+    run: async () => {
+      for (let i = 0; i < HEALTH_CALLS; i++) {
+        await ownCall("/contenox.transport.v1.Compute/Health", healthBody, false);
       }
     },
   },
@@ -117,6 +177,16 @@ const cases: Case[] = [
     run: async () => {
       for (let i = 0; i < DECODES; i++) {
         await rawCall("/contenox.transport.v1.Compute/Decode", decodeBody, true);
+      }
+    },
+  },
+  {
+    name: "Decode chunks: bare H2Session (framing only)",
+    unit: "chunk",
+    ops: DECODES * TOKENS,
+    run: async () => {
+      for (let i = 0; i < DECODES; i++) {
+        await ownCall("/contenox.transport.v1.Compute/Decode", decodeBody, true);
       }
     },
   },
@@ -148,6 +218,7 @@ for (let r = 0; r < rounds; r++) {
   }
 }
 raw.close();
+own.close();
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const floorOf = (c: Case) => cases.find((x) => x.unit === c.unit)!;

@@ -137,13 +137,14 @@ export class DecodeStream implements AsyncIterable<DecodeDelta> {
     if (this.#timeoutMs !== undefined && Number.isFinite(this.#timeoutMs)) {
       signals.push(AbortSignal.timeout(this.#timeoutMs));
     }
-    const signal = AbortSignal.any(signals);
+    const signal = signals.length === 1 ? signals[0] : AbortSignal.any(signals);
     if (signal.aborted) {
       // Aborted before the first iteration: send nothing.
       if (isTimeout(signal.reason)) throw new TimeoutError("Decode", { cause: signal.reason });
       return;
     }
     let chunks: AsyncIterator<DecodeChunk> | undefined;
+    let ended = false;
     try {
       chunks = this.#start(signal)[Symbol.asyncIterator]();
       let received = false;
@@ -161,7 +162,10 @@ export class DecodeStream implements AsyncIterable<DecodeDelta> {
           continue;
         }
         received = true;
-        if (next.done) return;
+        if (next.done) {
+          ended = true; // the call is over: nothing to reset
+          return;
+        }
         const chunk = next.value;
         if (chunk.error !== "") throw fromStreamErrorChunk(chunk);
         yield { text: chunk.text, thinking: chunk.thinking, toolCalls: chunk.toolCalls };
@@ -178,7 +182,7 @@ export class DecodeStream implements AsyncIterable<DecodeDelta> {
     } finally {
       // Abort before releasing the iterator: a consumer that left early (break,
       // return, throw) must reset the stream so the daemon stops generating.
-      this.#controller.abort();
+      if (!ended) this.#controller.abort();
       await chunks?.return?.().catch(() => {});
     }
   }

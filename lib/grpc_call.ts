@@ -2,8 +2,8 @@
  * One gRPC call on one HTTP/2 stream of a connection: request headers in
  * modeld's dialect (content-subtype, owner fence, `grpc-timeout`), envelopes
  * written as they are handed over (each awaited, so a push never queues more
- * than one frame), response envelopes read straight off the stream's `data`
- * events, and the outcome (status, a dropped connection, an abort or a
+ * than one frame), response envelopes split as the HTTP/2 session
+ * (`h2/session.ts`) hands over each DATA payload, and the outcome (status, a dropped connection, an abort or a
  * deadline) as one Connect error. No Connect pipeline sits between the stream
  * and the caller: Connect's typed client calls this through the transport in
  * `transport.ts`, and its gRPC helpers judge headers and trailers that are not
@@ -24,8 +24,9 @@
 
 import { Code, ConnectError } from "@connectrpc/connect";
 import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
-import type http2 from "node:http2";
 import { EnvelopeSplitter, EnvelopeTooLargeError } from "./envelope.ts";
+import { encodeHeaderBlock, type HeaderField } from "./h2/hpack.ts";
+import type { H2Stream, StreamHandler } from "./h2/session.ts";
 import { reconcileStatusDetails } from "./status_details.ts";
 import { markDropped, markUnprocessed } from "./transport_marks.ts";
 
@@ -52,12 +53,16 @@ export const FENCE_HEADER = "x-contenox-owner-instance";
 
 /** Where a call goes: the stream source and what every call on it shares. */
 export interface CallTarget {
-  /** Opens an HTTP/2 stream (after the handshake) and hears of bytes read (keepalive). */
+  /** Opens an HTTP/2 stream (after the handshake), with the request's first DATA when given. */
   connection: {
-    request(path: string, headers: http2.OutgoingHttpHeaders): Promise<http2.ClientHttp2Stream>;
-    alive(stream: http2.ClientHttp2Stream): void;
+    request(
+      headerBlock: Uint8Array,
+      handler: StreamHandler,
+      body?: Uint8Array,
+      end?: boolean,
+    ): Promise<{ stream: H2Stream; sent: Promise<boolean> }>;
   };
-  /** `host:port`, for error messages. */
+  /** `host:port`, for error messages and `:authority`. */
   endpoint: string;
   /** The fence sent with every call but Health ("" = none). */
   instanceId: string;
@@ -65,7 +70,8 @@ export interface CallTarget {
   maxBytes: number;
 }
 
-const NGHTTP2_CANCEL = 8;
+/** HTTP/2 CANCEL: a call the client gave up on. */
+const H2_CANCEL = 8;
 /** Read-ahead before the stream is paused (HTTP/2 flow control then stops the daemon). */
 const QUEUE_HIGH_WATER = 64;
 
@@ -87,6 +93,12 @@ const H2_CODES = [
   "HTTP_1_1_REQUIRED",
 ];
 
+/** Header fields as a record; a repeated name's values joined as `Headers` joins them. */
+type HeaderRecord = Record<string, string>;
+
+/** Request header blocks by target and call shape: built once, sent as they are (HPACK without the dynamic table). */
+const headerBlocks = new WeakMap<CallTarget, Map<string, Uint8Array>>();
+
 /**
  * One call. Send with {@linkcode GrpcCall.send}, read with
  * {@linkcode GrpcCall.next} until it returns `undefined`; every failure is
@@ -100,15 +112,15 @@ const H2_CODES = [
  * for (let m; (m = await call.next()) !== undefined;) handle(m);
  * ```
  */
-export class GrpcCall {
+export class GrpcCall implements StreamHandler {
   readonly #target: CallTarget;
   readonly #signal?: AbortSignal;
   readonly #splitter: EnvelopeSplitter;
   readonly #queue: Uint8Array[] = [];
-  #stream?: http2.ClientHttp2Stream;
-  #opening?: Promise<http2.ClientHttp2Stream>;
-  #headers?: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader;
-  #trailers?: http2.IncomingHttpHeaders;
+  #stream?: H2Stream;
+  #opening?: Promise<{ stream: H2Stream; sent: Promise<boolean> } | undefined>;
+  #headers?: HeaderRecord;
+  #trailers?: HeaderRecord;
   #ended = false;
   #failure?: Error;
   #done = false;
@@ -153,7 +165,8 @@ export class GrpcCall {
   }
 
   /**
-   * Writes one envelope; resolves once the stream took it.
+   * Writes one envelope; resolves once the socket took it (a push never
+   * holds more than the frame being sent).
    *
    * @param envelope A whole envelope.
    * @param last Whether it ends the request.
@@ -162,9 +175,7 @@ export class GrpcCall {
    * @throws {ConnectError} When the call failed.
    */
   async send(envelope: Uint8Array, last: boolean): Promise<boolean> {
-    const stream = this.#stream ?? await this.#open();
     if (this.#failure) throw this.#failure;
-    if (this.#ended || stream.writableEnded || stream.destroyed) return false;
     if (envelope.length - 5 > this.#target.maxBytes) {
       const err = new ConnectError(
         `message size ${
@@ -175,18 +186,30 @@ export class GrpcCall {
       this.#fail(err);
       throw err;
     }
-    await new Promise<void>((resolve) => {
-      const written = () => resolve();
-      if (last) stream.end(envelope, written);
-      else stream.write(envelope, written);
-    });
-    return !this.#failure && !this.#ended;
+    if (this.#ended) return false;
+    try {
+      if (!this.#stream) {
+        const opened = await this.#open(envelope, last);
+        if (opened) await opened.sent;
+      } else await this.#stream.write(envelope, last);
+    } catch (err) {
+      this.#fail(transportFailure(err, this.#target.endpoint));
+    }
+    if (this.#failure) throw this.#failure;
+    return !this.#ended && !(this.#stream?.closed ?? true);
   }
 
   /** Ends the request without another message. */
   async end(): Promise<void> {
-    const stream = this.#stream ?? await this.#open();
-    if (!stream.writableEnded) await new Promise<void>((resolve) => stream.end(resolve));
+    if (this.#failure || this.#ended) return;
+    try {
+      if (!this.#stream) {
+        const opened = await this.#open(undefined, true);
+        if (opened) await opened.sent;
+      } else if (!this.#stream.localEnded) await this.#stream.write(new Uint8Array(0), true);
+    } catch (err) {
+      this.#fail(transportFailure(err, this.#target.endpoint));
+    }
   }
 
   /**
@@ -265,56 +288,121 @@ export class GrpcCall {
     if (!this.#ended) this.cancel();
   }
 
-  #open(): Promise<http2.ClientHttp2Stream> {
-    this.#opening ??= this.#openStream();
+  /** @internal Response headers, or trailers. */
+  onHeaders(fields: HeaderField[], end: boolean): void {
+    const record: HeaderRecord = {};
+    for (const [name, value] of fields) {
+      record[name] = name in record ? `${record[name]}, ${value}` : value;
+    }
+    if (this.#headers === undefined) this.#onResponse(record);
+    else this.#trailers = record;
+    if (end) this.#onEnd();
+  }
+
+  /** @internal A DATA payload. */
+  onData(chunk: Uint8Array, end: boolean): void {
+    if (!this.#failure) this.#onData(chunk);
+    if (end) this.#onEnd();
+  }
+
+  /** @internal The daemon reset the stream. */
+  onReset(code: number): void {
+    // A reset counts unless the status already arrived.
+    const complete = this.#trailers !== undefined || this.#headers?.["grpc-status"] !== undefined;
+    const grpc = complete ? undefined : rstCodeToGrpc(code);
+    if (grpc !== undefined) {
+      const text = `http/2 stream closed with error code ${H2_CODES[code]} (0x${
+        code.toString(16)
+      })`;
+      this.#fail(transportFailure(new ConnectError(text, grpc), this.#target.endpoint));
+    } else if (!this.#headers && !this.#failure) {
+      this.#fail(transportFailure(
+        new ConnectError(
+          `http/2 stream closed with error code ${H2_CODES[code] ?? code} (0x${
+            code.toString(16)
+          }) before the response was received`,
+          Code.Internal,
+        ),
+        this.#target.endpoint,
+      ));
+    }
+    this.#onEnd();
+  }
+
+  /** @internal The connection failed or went away. */
+  onError(err: Error): void {
+    this.#fail(transportFailure(err, this.#target.endpoint));
+  }
+
+  #open(
+    body: Uint8Array | undefined,
+    end: boolean,
+  ): Promise<{ stream: H2Stream; sent: Promise<boolean> } | undefined> {
+    this.#opening ??= this.#openStream(body, end);
     return this.#opening;
   }
 
-  async #openStream(): Promise<http2.ClientHttp2Stream> {
+  async #openStream(
+    body: Uint8Array | undefined,
+    end: boolean,
+  ): Promise<{ stream: H2Stream; sent: Promise<boolean> } | undefined> {
     if (this.#failure) throw this.#failure;
-    // No user-agent: gRPC makes it optional, modeld ignores it, and each header
-    // costs Deno's node:http2 measurable CPU per call (~14 µs for this one).
-    const headers: http2.OutgoingHttpHeaders = { "content-type": CONTENT_TYPE, te: "trailers" };
-    if (this.timeoutMs !== undefined && this.announce) {
-      headers["grpc-timeout"] = grpcTimeout(this.timeoutMs);
-    }
-    if (this.#target.instanceId !== "" && this.rpc !== "Health") {
-      headers[FENCE_HEADER] = this.#target.instanceId;
-    }
-    let stream: http2.ClientHttp2Stream;
+    let opened;
     try {
-      stream = await this.#target.connection.request(this.path, headers);
+      opened = await this.#target.connection.request(this.#headerBlock(), this, body, end);
     } catch (err) {
       this.#fail(transportFailure(err, this.#target.endpoint));
       throw this.#failure;
     }
-    this.#stream = stream;
+    this.#stream = opened.stream;
     if (this.#failure) {
-      this.#reset(stream);
+      opened.stream.reset(H2_CANCEL);
       throw this.#failure;
     }
-    stream.on("response", (headers) => this.#onResponse(headers));
-    stream.on("data", (chunk: Uint8Array) => this.#onData(stream, chunk));
-    stream.on("trailers", (trailers) => this.#trailers = trailers);
-    stream.on("end", () => this.#onEnd());
-    stream.on("error", (err: unknown) => this.#onError(stream, err));
-    stream.on("close", () => this.#onClose(stream));
-    return stream;
+    return opened;
   }
 
-  #onResponse(headers: http2.IncomingHttpHeaders & http2.IncomingHttpStatusHeader): void {
+  /**
+   * The request's header block. No user-agent: gRPC makes it optional and
+   * modeld ignores it. Blocks without a deadline are built once per path.
+   */
+  #headerBlock(): Uint8Array {
+    const timeout = this.timeoutMs !== undefined && this.announce
+      ? grpcTimeout(this.timeoutMs)
+      : undefined;
+    const fence = this.#target.instanceId !== "" && this.rpc !== "Health";
+    let blocks = headerBlocks.get(this.#target);
+    if (!blocks) headerBlocks.set(this.#target, blocks = new Map());
+    const key = `${this.path}\n${fence}`;
+    const cached = timeout === undefined ? blocks.get(key) : undefined;
+    if (cached) return cached;
+    const fields: HeaderField[] = [
+      [":method", "POST"],
+      [":scheme", "http"],
+      [":path", this.path],
+      [":authority", this.#target.endpoint],
+      ["content-type", CONTENT_TYPE],
+      ["te", "trailers"],
+    ];
+    if (timeout !== undefined) fields.push(["grpc-timeout", timeout]);
+    if (fence) fields.push([FENCE_HEADER, this.#target.instanceId]);
+    const block = encodeHeaderBlock(fields);
+    if (timeout === undefined) blocks.set(key, block);
+    return block;
+  }
+
+  #onResponse(headers: HeaderRecord): void {
     this.#headers = headers;
-    const contentType = String(headers["content-type"] ?? "");
-    const plain = headers[":status"] === 200 && contentType.startsWith(CONTENT_TYPE) &&
+    const status = Number(headers[":status"] ?? 0);
+    const contentType = headers["content-type"] ?? "";
+    const plain = status === 200 && contentType.startsWith(CONTENT_TYPE) &&
       headers["grpc-status"] === undefined;
     if (plain) return;
-    const err = responseError(headers[":status"] ?? 0, toWebHeaders(headers));
+    const err = responseError(status, toWebHeaders(headers));
     if (err) this.#fail(err);
   }
 
-  #onData(stream: http2.ClientHttp2Stream, chunk: Uint8Array): void {
-    this.#target.connection.alive(stream);
-    if (this.#failure) return;
+  #onData(chunk: Uint8Array): void {
     try {
       this.#splitter.push(chunk, (flags, data) => {
         if (flags !== 0) {
@@ -335,46 +423,12 @@ export class GrpcCall {
     }
     if (this.#queue.length >= QUEUE_HIGH_WATER && !this.#paused) {
       this.#paused = true;
-      stream.pause();
+      this.#stream?.pause();
     }
     this.#wakeReader();
   }
 
   #onEnd(): void {
-    this.#ended = true;
-    this.#wakeReader();
-  }
-
-  #onError(stream: http2.ClientHttp2Stream, err: unknown): void {
-    // The daemon answered and closed while the request was still being written:
-    // its answer (already received) wins over our failed write, as in connect-node.
-    if (stream.writableEnded && (err as { code?: string }).code === "ERR_STREAM_WRITE_AFTER_END") {
-      return;
-    }
-    this.#fail(transportFailure(err, this.#target.endpoint));
-  }
-
-  #onClose(stream: http2.ClientHttp2Stream): void {
-    const code = stream.rstCode ?? 0;
-    // A reset counts unless the status already arrived (Deno may emit 'end' first).
-    const complete = this.#trailers !== undefined || this.#headers?.["grpc-status"] !== undefined;
-    const grpc = complete ? undefined : rstCodeToGrpc(code);
-    if (grpc !== undefined) {
-      const text = `http/2 stream closed with error code ${H2_CODES[code]} (0x${
-        code.toString(16)
-      })`;
-      this.#fail(transportFailure(new ConnectError(text, grpc), this.#target.endpoint));
-    } else if (!this.#headers && !this.#failure) {
-      this.#fail(transportFailure(
-        new ConnectError(
-          `http/2 stream closed with error code ${H2_CODES[code] ?? code} (0x${
-            code.toString(16)
-          }) before the response was received`,
-          Code.Internal,
-        ),
-        this.#target.endpoint,
-      ));
-    }
     this.#ended = true;
     this.#wakeReader();
   }
@@ -411,14 +465,8 @@ export class GrpcCall {
     if (this.#failure) return;
     this.#failure = err;
     clearTimeout(this.#timer);
-    if (this.#stream) this.#reset(this.#stream);
+    this.#stream?.reset(H2_CANCEL);
     this.#wakeReader();
-  }
-
-  #reset(stream: http2.ClientHttp2Stream): void {
-    if (!stream.closed) stream.close(NGHTTP2_CANCEL);
-    // A stream closed with pending data is not destroyed until it is read.
-    stream.destroy();
   }
 
   #wakeReader(): void {
@@ -557,12 +605,10 @@ function rstCodeToGrpc(code: number): Code | undefined {
   }
 }
 
-function toWebHeaders(headers: http2.IncomingHttpHeaders): Headers {
+function toWebHeaders(headers: HeaderRecord): Headers {
   const out = new Headers();
   for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    if (Array.isArray(value)) { for (const v of value) out.append(key, v); }
-    else out.set(key, String(value));
+    if (!key.startsWith(":")) out.set(key, value);
   }
   return out;
 }

@@ -1,20 +1,18 @@
 /**
- * The HTTP/2 connection under a {@linkcode Connection}: one `node:http2`
- * session to the daemon, dialled on the first call and again after it breaks
- * or the daemon sends GOAWAY, with the handshake bounded and gRPC's client
- * keepalive (PINGs only while calls are open, at most one per interval, since
- * grpc-go servers answer more with GOAWAY). It replaces connect-node's session
- * manager with the same rules at a fraction of the cost per call: that one
- * re-armed two or three timers for every call and for every chunk read; here a
- * call costs a counter and a timestamp, and one timer per session checks the
- * keepalive.
+ * The HTTP/2 connection under a {@linkcode Connection}: one {@linkcode H2Session}
+ * (this package's own HTTP/2 client over a Deno TCP socket, `h2/session.ts`) to
+ * the daemon, dialled on the first call and again after it breaks or the
+ * daemon sends GOAWAY, with the handshake bounded and gRPC's client keepalive
+ * (PINGs only while calls are open, at most one per interval, since grpc-go
+ * servers answer more with GOAWAY). A call costs a counter and a timestamp;
+ * one timer per session checks the keepalive.
  *
  * @example
  * ```ts ignore
  * import { H2Connection } from "./h2_connection.ts";
  *
- * const h2 = new H2Connection("http://127.0.0.1:40517", "127.0.0.1:40517", limits);
- * const stream = await h2.request("/contenox.transport.v1.Compute/Health", headers);
+ * const h2 = new H2Connection("127.0.0.1", 40517, "127.0.0.1:40517", limits);
+ * const { stream, sent } = await h2.request(headerBlock, handler, envelope, true);
  * h2.close();
  * ```
  *
@@ -22,8 +20,8 @@
  */
 
 import { Code, ConnectError } from "@connectrpc/connect";
-import http2 from "node:http2";
 import { judgedFailure, MAX_TIMER_MS } from "./grpc_call.ts";
+import { H2_CANCEL, H2Session, type H2Stream, type StreamHandler } from "./h2/session.ts";
 import { markUnprocessed } from "./transport_marks.ts";
 
 /** The bounds a connection keeps. */
@@ -36,21 +34,11 @@ export interface H2Limits {
   pingTimeoutMs: number;
 }
 
-const NGHTTP2_CANCEL = 8;
-/** A listener that captures nothing, for sessions that outlive their connection. */
-const ignore = () => {};
-
 /** One session and what the connection knows about it. */
 interface Live {
-  session: http2.ClientHttp2Session;
-  /** Streams not yet closed (for GOAWAY's last stream id and the keepalive). */
-  open: Set<http2.ClientHttp2Stream>;
-  /** Resolves once the daemon acknowledged our SETTINGS. */
-  handshake: Promise<void>;
+  session: H2Session;
   /** After GOAWAY: finishes its streams, takes no new ones. */
   draining: boolean;
-  /** When data or a PING answer last arrived (ms, Date.now). */
-  aliveAt: number;
   pingedAt: number;
   pingIntervalMs: number;
   timer?: ReturnType<typeof setTimeout>;
@@ -62,81 +50,74 @@ interface Live {
  *
  * @example
  * ```ts ignore
- * const h2 = new H2Connection(url, endpoint, { connectTimeoutMs: 20_000, pingIntervalMs: 360_000, pingTimeoutMs: 20_000 });
+ * const h2 = new H2Connection("127.0.0.1", 40517, "127.0.0.1:40517", { connectTimeoutMs: 20_000, pingIntervalMs: 360_000, pingTimeoutMs: 20_000 });
  * ```
  */
 export class H2Connection {
-  readonly #authority: string;
+  readonly #hostname: string;
+  readonly #port: number;
   readonly #endpoint: string;
   readonly #limits: H2Limits;
-  readonly #lives = new Map<http2.ClientHttp2Session, Live>();
+  readonly #lives = new Set<Live>();
   #current?: Live;
   #connecting?: Promise<Live>;
   #closed = false;
 
   /**
-   * @param authority `http://host:port`.
+   * @param hostname The host to dial (IPv6 without brackets).
+   * @param port The port.
    * @param endpoint `host:port`, for error messages.
    * @param limits Handshake and keepalive bounds.
    */
-  constructor(authority: string, endpoint: string, limits: H2Limits) {
-    this.#authority = authority;
+  constructor(hostname: string, port: number, endpoint: string, limits: H2Limits) {
+    this.#hostname = hostname;
+    this.#port = port;
     this.#endpoint = endpoint;
     this.#limits = limits;
   }
 
   /**
-   * Opens a stream for a POST to `path`, once the session's handshake is done.
+   * Opens a stream once the session's handshake is done: HEADERS, and `body`
+   * with them when it fits.
    *
-   * @param path The request path.
-   * @param headers The request headers (without pseudo-headers).
-   * @returns The stream.
+   * @param headerBlock The request's HPACK block.
+   * @param handler Hears the response.
+   * @param body The first DATA, if any.
+   * @param end Whether `body` ends the request.
+   * @returns The stream, and a promise for `body`'s write.
    * @throws {ConnectError} When the daemon cannot be reached, or the connection was closed.
    */
   async request(
-    path: string,
-    headers: http2.OutgoingHttpHeaders,
-  ): Promise<http2.ClientHttp2Stream> {
+    headerBlock: Uint8Array,
+    handler: StreamHandler,
+    body?: Uint8Array,
+    end?: boolean,
+  ): Promise<{ stream: H2Stream; sent: Promise<boolean> }> {
     for (let attempt = 0;; attempt++) {
       const live = await this.#ready();
-      let stream: http2.ClientHttp2Stream;
+      while (live.session.atCapacity && !live.session.closed) await live.session.slotFreed();
       try {
-        stream = live.session.request({ ...headers, ":method": "POST", ":path": path });
+        return live.session.request(headerBlock, handler, body, end);
       } catch (err) {
-        // The session died between the check and the request: dial again, once.
-        if (attempt === 0 && (live.session.closed || live.session.destroyed)) continue;
+        // The session died or went away between the check and the request: dial again, once.
+        if (attempt === 0 && (live.session.closed || live.session.goneAway)) continue;
         throw err;
       }
-      this.#track(live, stream);
-      await live.handshake;
-      return stream;
     }
   }
 
   /**
-   * Notes that data arrived on `stream` (the keepalive pings only quiet connections).
-   *
-   * @param stream The stream that read data.
-   */
-  alive(stream: http2.ClientHttp2Stream): void {
-    const live = this.#lives.get(stream.session as http2.ClientHttp2Session);
-    if (live) live.aliveAt = Date.now();
-  }
-
-  /**
    * Closes every session; calls in flight fail, later requests are refused.
-   * Deno's node:http2 keeps every closed session reachable from a global
-   * handle (bench/http2_leak_repro.ts): sessions are destroyed without an
-   * error, so the socket stores none (an error's stack keeps its callers'
-   * frames, this connection and its client alive), and lose their listeners.
    */
   close(): void {
     this.#closed = true;
-    for (const live of this.#lives.values()) {
+    for (const live of this.#lives) {
       clearTimeout(live.timer);
-      if (!live.session.destroyed) live.session.destroy();
-      live.session.removeAllListeners();
-      live.session.on("error", ignore);
+      live.session.close(
+        judgedFailure(
+          new ConnectError(`the connection to ${this.#endpoint} was closed`, Code.Unavailable),
+        ),
+      );
     }
     this.#lives.clear();
     this.#current = undefined;
@@ -150,142 +131,119 @@ export class H2Connection {
       );
     }
     const live = this.#current;
-    if (live && !live.draining && !live.session.closed && !live.session.destroyed) {
+    if (live && !live.draining && !live.session.closed && !live.session.goneAway) {
       // A connection idle for longer than the ping interval may have died
       // silently: check it with a PING before trusting it with a call.
-      if (live.open.size > 0 || Date.now() - live.aliveAt <= live.pingIntervalMs) return live;
+      if (
+        live.session.openStreams > 0 ||
+        Date.now() - live.session.lastReadAt <= live.pingIntervalMs
+      ) return live;
       if (await this.#verify(live)) return live;
     }
     return await this.#connect();
   }
 
   #connect(): Promise<Live> {
-    this.#connecting ??= new Promise<Live>((resolve, reject) => {
-      const session = http2.connect(this.#authority);
-      const timer = setTimeout(() => {
-        session.destroy(undefined, NGHTTP2_CANCEL);
-        reject(new ConnectError("connection establishment timed out", Code.Unavailable));
-      }, Math.min(this.#limits.connectTimeoutMs, MAX_TIMER_MS));
-      const failed = (err: unknown) => {
-        clearTimeout(timer);
-        reject(err);
-      };
-      session.once("error", failed);
-      session.once("connect", () => {
-        clearTimeout(timer);
-        session.off("error", failed);
-        if (this.#closed) {
-          session.destroy();
-          reject(judgedFailure(
-            new ConnectError(`the connection to ${this.#endpoint} was closed`, Code.Unavailable),
-          ));
-          return;
-        }
-        resolve(this.#adopt(session));
+    this.#connecting ??= (async () => {
+      const timeoutMs = this.#limits.connectTimeoutMs;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      let expired = false;
+      const deadline = new Promise<"expired">((resolve) => {
+        timer = setTimeout(() => {
+          expired = true;
+          resolve("expired");
+        }, Math.min(timeoutMs, MAX_TIMER_MS));
       });
-    }).finally(() => this.#connecting = undefined);
+      try {
+        const dialled = H2Session.connect(this.#hostname, this.#port);
+        const session = await Promise.race([dialled, deadline]);
+        if (session === "expired") {
+          dialled.then((late) => late.close(), () => {}); // a dial that completes after all
+          throw judgedFailure(
+            new ConnectError("connection establishment timed out", Code.Unavailable),
+          );
+        }
+        await Promise.race([session.handshake, deadline]);
+        if (expired) {
+          session.close();
+          throw judgedFailure(
+            new ConnectError(
+              `the HTTP/2 handshake with ${this.#endpoint} did not complete within ${timeoutMs} ms`,
+              Code.Unavailable,
+            ),
+          );
+        }
+        return this.#adopt(session);
+      } finally {
+        clearTimeout(timer);
+        this.#connecting = undefined;
+      }
+    })();
     return this.#connecting;
   }
 
-  #adopt(session: http2.ClientHttp2Session): Live {
-    const now = Date.now();
+  #adopt(session: H2Session): Live {
+    if (this.#closed) {
+      session.close();
+      throw judgedFailure(
+        new ConnectError(`the connection to ${this.#endpoint} was closed`, Code.Unavailable),
+      );
+    }
     const live: Live = {
       session,
-      open: new Set(),
-      handshake: this.#handshake(session),
       draining: false,
-      aliveAt: now,
       pingedAt: 0,
       pingIntervalMs: this.#limits.pingIntervalMs,
     };
-    // Errors reach the streams; a session error listener must exist, or an
-    // unheard write failure would crash the process.
-    session.on("error", ignore);
-    session.once("close", () => {
+    session.onClose = () => {
       clearTimeout(live.timer);
-      this.#lives.delete(session);
+      this.#lives.delete(live);
       if (this.#current === live) this.#current = undefined;
-    });
-    session.once("goaway", (code: number, lastStreamId: number, data?: Uint8Array) => {
+    };
+    session.onGoaway = (code, lastStreamId, data) => {
       live.draining = true;
       if (this.#current === live) this.#current = undefined;
-      // Streams above the last stream id were never processed: fail them
-      // first, marked so, before the session tears them down as a premature close.
-      for (const stream of live.open) {
-        if (stream.id === undefined || stream.id <= lastStreamId) continue;
-        stream.destroy(markUnprocessed(judgedFailure(
+      // Streams above the last stream id were never processed: fail them, marked so.
+      for (const stream of [...session.streams()]) {
+        if (stream.id <= lastStreamId) continue;
+        const handler = stream.handler;
+        stream.reset(H2_CANCEL);
+        handler.onError(markUnprocessed(judgedFailure(
           new ConnectError(
             `${this.#endpoint} sent GOAWAY before processing the call (last stream ${lastStreamId})`,
             Code.Unavailable,
           ),
         )));
       }
-      if (data && new TextDecoder().decode(data) === "too_many_pings") {
+      if (new TextDecoder().decode(data) === "too_many_pings") {
         live.pingIntervalMs *= 2; // gRPC's keepalive rule (A8)
       }
-      if (code === 0 && live.open.size === 0) session.destroy();
-    });
-    session.unref(); // an idle connection never keeps the process alive
-    this.#lives.set(session, live);
+      if (code === 0 && session.openStreams === 0) session.close();
+    };
+    session.onIdle = () => {
+      if (live.draining) session.close();
+    };
+    session.unrefIfIdle(); // an idle connection never keeps the process alive
+    this.#lives.add(live);
     this.#current = live;
     this.#armKeepalive(live, live.pingIntervalMs);
     return live;
-  }
-
-  /** Resolves once the daemon acknowledged our SETTINGS, within the connect bound. */
-  #handshake(session: http2.ClientHttp2Session): Promise<void> {
-    if (!session.pendingSettingsAck) return Promise.resolve();
-    const timeoutMs = this.#limits.connectTimeoutMs;
-    const done = new Promise<void>((resolve, reject) => {
-      const finish = () => {
-        clearTimeout(timer);
-        session.off("localSettings", finish);
-        session.off("close", finish);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        session.off("localSettings", finish);
-        session.off("close", finish);
-        session.destroy();
-        reject(judgedFailure(
-          new ConnectError(
-            `the HTTP/2 handshake with ${this.#endpoint} did not complete within ${timeoutMs} ms`,
-            Code.Unavailable,
-          ),
-        ));
-      }, Math.min(timeoutMs, MAX_TIMER_MS));
-      session.once("localSettings", finish);
-      session.once("close", finish);
-    });
-    done.catch(ignore); // awaited by each request; a session nobody asked of must not crash
-    return done;
-  }
-
-  #track(live: Live, stream: http2.ClientHttp2Stream): void {
-    if (live.open.size === 0) live.session.ref();
-    live.open.add(stream);
-    stream.once("close", () => {
-      live.open.delete(stream);
-      if (live.open.size > 0) return;
-      if (live.draining) live.session.destroy();
-      else live.session.unref();
-    });
   }
 
   /** One timer per session: PING when a call is open and nothing arrived for an interval. */
   #armKeepalive(live: Live, inMs: number): void {
     if (live.pingIntervalMs > MAX_TIMER_MS) return; // keepalive off
     live.timer = setTimeout(() => {
-      if (live.session.destroyed) return;
+      if (live.session.closed) return;
       const now = Date.now();
-      const quiet = now - live.aliveAt;
+      const quiet = now - live.session.lastReadAt;
       const interval = live.pingIntervalMs;
-      if (live.open.size > 0 && quiet >= interval && now - live.pingedAt >= interval) {
+      if (live.session.openStreams > 0 && quiet >= interval && now - live.pingedAt >= interval) {
         this.#ping(live).then((ok) => {
           if (!ok) {
-            live.session.destroy(
+            live.session.close(
               judgedFailure(new ConnectError("PING timed out", Code.Unavailable)),
-              NGHTTP2_CANCEL,
+              H2_CANCEL,
             );
           }
         });
@@ -294,37 +252,27 @@ export class H2Connection {
       }
       this.#armKeepalive(live, Math.max(interval - quiet, 1));
     }, Math.min(inMs, MAX_TIMER_MS));
-    (live.timer as { unref?: () => void }).unref?.();
+    Deno.unrefTimer(live.timer as unknown as number);
   }
 
   /** Sends a PING; resolves whether it was answered within the timeout. */
   #ping(live: Live): Promise<boolean> {
     live.pingedAt = Date.now();
-    return new Promise((resolve) => {
-      const timeoutMs = this.#limits.pingTimeoutMs;
-      const timer = setTimeout(() => resolve(false), Math.min(timeoutMs, MAX_TIMER_MS));
-      try {
-        live.session.ping((err: Error | null, duration: number) => {
-          clearTimeout(timer);
-          if (err !== null || duration > timeoutMs) {
-            resolve(false);
-            return;
-          }
-          live.aliveAt = Date.now();
-          resolve(true);
-        });
-      } catch {
-        clearTimeout(timer);
-        resolve(false); // the session is already gone
-      }
-    });
+    const timeoutMs = this.#limits.pingTimeoutMs;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    return Promise.race([
+      live.session.ping().then(() => true, () => false),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(() => resolve(false), Math.min(timeoutMs, MAX_TIMER_MS));
+      }),
+    ]).finally(() => clearTimeout(timer));
   }
 
-  /** Checks a long-idle session with a PING; a dead one is destroyed. */
+  /** Checks a long-idle session with a PING; a dead one is closed. */
   #verify(live: Live): Promise<boolean> {
     live.verifying ??= this.#ping(live).then((ok) => {
       live.verifying = undefined;
-      if (!ok) live.session.destroy();
+      if (!ok) live.session.close();
       return ok;
     });
     return live.verifying;

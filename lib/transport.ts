@@ -52,7 +52,6 @@ import { parseEndpoint } from "./endpoint.ts";
 import { encodeEnvelope } from "./envelope.ts";
 import { PermissionNeededError } from "./errors.ts";
 import { readGoJson } from "./go_json.ts";
-import { clientStreamViaFetch, type FetchTarget } from "./fetch_call.ts";
 import { type CallTarget, GrpcCall } from "./grpc_call.ts";
 import { H2Connection } from "./h2_connection.ts";
 import { DEFAULT_LIMITS, type TransportLimits } from "./limits.ts";
@@ -92,8 +91,7 @@ export interface Connection extends Disposable, AsyncDisposable {
    * Connect call options for a deadline the client enforces alone: a
    * default (Health 10 s, other unary calls 10 minutes) is not announced to
    * the daemon as `grpc-timeout`, as Go's client sends none when its caller
-   * set no deadline. The header also costs Deno's node:http2 about 40 µs of
-   * CPU per call. A deadline the caller passes is sent.
+   * set no deadline. A deadline the caller passes is sent.
    *
    * @param timeoutMs The deadline, or `undefined` for none.
    * @returns Options to spread into the call's options.
@@ -183,33 +181,24 @@ export function dial(
       `connect to modeld at ${endpoint}`,
     );
   }
-  const baseUrl = target.url;
-  const connection = new H2Connection(baseUrl, endpoint, bounds);
+  const hostname = target.dialHost.replace(/^\[(.*)\]$/, "$1");
+  const connection = new H2Connection(hostname, target.port, endpoint, bounds);
   const callTarget: CallTarget = {
     connection,
     endpoint: target.authority,
     instanceId,
     maxBytes: bounds.maxMessageBytes,
   };
-  let httpClient: Deno.HttpClient | undefined;
-  const fetchTarget: FetchTarget = {
-    baseUrl,
-    endpoint: target.authority,
-    instanceId,
-    maxBytes: bounds.maxMessageBytes,
-    client: () => httpClient ??= Deno.createHttpClient({ http1: false, http2: true }),
-  };
   let closed = false;
   const close = () => {
     if (closed) return;
     closed = true;
     connection.close();
-    httpClient?.close();
   };
   return {
     endpoint,
     instanceId,
-    rpc: createClient(Compute, modeldTransport(callTarget, fetchTarget)),
+    rpc: createClient(Compute, modeldTransport(callTarget)),
     get closed() {
       return closed;
     },
@@ -254,7 +243,7 @@ function parse<O extends DescMessage>(desc: O, payload: Uint8Array): MessageShap
  * from the generated service calls this, one request envelope written as Go
  * JSON in one pass, each response envelope parsed once.
  */
-function modeldTransport(target: CallTarget, fetchTarget: FetchTarget): Transport {
+function modeldTransport(target: CallTarget): Transport {
   return {
     async unary<I extends DescMessage, O extends DescMessage>(
       method: DescMethodUnary<I, O>,
@@ -322,31 +311,10 @@ function modeldTransport(target: CallTarget, fetchTarget: FetchTarget): Transpor
       _header: HeadersInit | undefined,
       input: AsyncIterable<MessageInitShape<I>>,
     ) {
-      if (method.methodKind === "client_streaming") {
-        // PushModel: over fetch, whose request body follows HTTP/2 flow control (fetch_call.ts).
-        const envelopes = (async function* () {
-          for await (const init of input) {
-            yield encodeEnvelope(method.input, create(method.input, init));
-          }
-        })();
-        const reply = clientStreamViaFetch(fetchTarget, pathOf(method), envelopes, {
-          signal,
-          timeoutMs: deadline(timeoutMs),
-        });
-        return Promise.resolve({
-          stream: true as const,
-          service: method.parent,
-          method,
-          header: new Headers(),
-          message: (async function* () {
-            yield parse(method.output, await reply);
-          })(),
-          trailer: new Headers(),
-        });
-      }
       const call = new GrpcCall(target, pathOf(method), method.name, signal, deadline(timeoutMs));
-      // Frames go out one at a time, each awaited, while the reply is read: a
-      // daemon that answers early (a refused push) stops the sending.
+      // Frames go out one at a time, each awaited until the socket took it (so
+      // a push holds one frame, whatever the file's size), while the reply is
+      // read: a daemon that answers early (a refused push) stops the sending.
       void (async () => {
         try {
           for await (const init of input) {

@@ -73,8 +73,7 @@ export function isConnectionDrop(err: unknown): boolean {
 
 /**
  * Whether a failed call never reached the daemon's handler (REFUSED_STREAM, a
- * stream above a GOAWAY's last stream id, Deno's spurious client-side CANCEL),
- * so sending it again is safe.
+ * stream above a GOAWAY's last stream id), so sending it again is safe.
  *
  * @param err What a call threw.
  * @returns `true` when the daemon never processed the call.
@@ -86,25 +85,7 @@ export function isConnectionDrop(err: unknown): boolean {
  * ```
  */
 export function isUnprocessed(err: unknown): boolean {
-  return someCause(err, (e) => unprocessed.has(e as object) || isSpuriousCancel(e));
-}
-
-/** Connect's `Code.Canceled`. */
-const CANCELED = 1;
-
-/**
- * A CANCEL the caller never asked for: after a Decode stream is reset while
- * the daemon is still sending on it, Deno 2.9.3's node:http2 client fails the
- * next stream with RST_STREAM CANCEL without sending it (bench/h2_cancel_repro.ts;
- * issue 8, item 16: 268 of 300 calls right after a cancelled decode against
- * grpc-go). Nothing reached the daemon, so the call may be retried once. A
- * caller's own abort is ruled out before this is asked. (A ConnectError, told
- * by its shape so that this module loads no npm code.)
- */
-function isSpuriousCancel(err: unknown): boolean {
-  const e = err as { name?: unknown; code?: unknown; rawMessage?: unknown };
-  return e.name === "ConnectError" && e.code === CANCELED && typeof e.rawMessage === "string" &&
-    /stream closed with error code CANCEL/.test(e.rawMessage);
+  return someCause(err, (e) => unprocessed.has(e as object));
 }
 
 function someCause(err: unknown, test: (e: unknown) => boolean): boolean {

@@ -214,13 +214,15 @@ Deno.test("item 9: streams above a GOAWAY's last stream id are retried transpare
   ]);
   // The second stream is above the last stream id: retried on a new connection.
   assert.equal(b.status === "fulfilled" && b.value.instanceId, "hostile");
-  // The first one was processed; on Deno 2.9.3 + Connect-ES 2.3.0 its reply,
-  // sent after the GOAWAY, is lost as "Premature close" (see README, faults):
-  // then it must be a retryable ConnectionError, never retried silently.
-  if (a.status === "rejected") {
-    assertInstanceOf(a.reason, ConnectionError);
-    assert.ok(a.reason.retryable);
-  }
+  // The first one was processed: its reply, sent after the GOAWAY, arrives
+  // (Deno 2.9.3's node:http2 client lost it as "Premature close").
+  assert.equal(
+    a.status === "fulfilled" && a.value.instanceId,
+    "hostile",
+    String(
+      a.status === "rejected" && a.reason,
+    ),
+  );
   n.close();
 });
 
@@ -348,16 +350,16 @@ Deno.test("item 9: a refused Decode stream is retried; a dropped one is a retrya
   assert.ok(err.retryable);
 });
 
-Deno.test("item 16: after cancelled decodes, Deno's spurious CANCEL on the next call is retried; what still fails is a retryable ConnectionError", async () => {
-  // Deno 2.9.3's node:http2 client closes the next stream with CANCEL (and may
-  // drop the session) when DATA arrives for a stream it reset; no server sends
-  // that RST_STREAM (bench/h2_cancel_repro.ts). The call never left the client,
-  // so it is retried once (5 of 200 rounds failed before, 0 of 200 after);
-  // anything that still fails must be typed and retryable.
+Deno.test("item 16: after cancelled decodes (DATA still arriving for the reset stream), the next call succeeds", async () => {
+  // Deno 2.9.3's node:http2 client closed the next stream with CANCEL (and could
+  // drop the session) when DATA arrived for a stream it had reset
+  // (bench/h2_cancel_repro.ts), so such calls were retried once. The client's
+  // own HTTP/2 session counts late DATA against the window and drops it: no
+  // call fails, and none needs a retry.
   await using hostile = await startHostile();
   using conn = dial(hostile.addr("ok"), "");
   const n = new RemoteNode("hostile", conn, "llama");
-  let failed = 0;
+  const failed: string[] = [];
   for (let round = 0; round < 100; round++) {
     let chunks = 0;
     try {
@@ -366,11 +368,8 @@ Deno.test("item 16: after cancelled decodes, Deno's spurious CANCEL on the next 
       }
       await n.health({ timeoutMs: 5_000 });
     } catch (err) {
-      failed++;
-      assertInstanceOf(err, ConnectionError);
-      assert.ok(err.retryable);
+      failed.push(`round ${round}: ${err}`);
     }
   }
-  console.log(`${failed} of 100 rounds failed after the retry`);
-  assert.ok(failed <= 1, `${failed} of 100 rounds failed`);
+  assert.deepEqual(failed, []);
 });
