@@ -43,6 +43,16 @@ Deno.test("parseCli: flags of another command are rejected", () => {
   assert.throws(() => parseCli(["models", "ls", "--stats"]), /Unknown option '--stats'/);
 });
 
+Deno.test("parseCli: a string flag without its value, a boolean flag with one, a short flag's joined value", () => {
+  assert.throws(() => parseCli(["generate", "--model"]), /Option '--model' needs a value/);
+  assert.throws(() => parseCli(["generate", "-m", "--json"]), /Option '-m' needs a value/);
+  assert.throws(() => parseCli(["status", "--json=yes"]), /Option '--json' does not take a value/);
+  const cli = parseCli(["generate", "-mqwen", "--max-tokens", "-5", "-", "hi"]);
+  assert.equal(cli.flags.string("model"), "qwen");
+  assert.equal(cli.flags.string("max-tokens"), "-5");
+  assert.deepEqual(cli.positionals, ["-", "hi"]);
+});
+
 Deno.test("parseCli: no command, unknown command, help", () => {
   assert.equal(parseCli([]).command, undefined);
   assert.equal(parseCli(["-h"]).global.help, true);
