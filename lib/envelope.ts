@@ -102,9 +102,12 @@ export class EnvelopeSplitter {
     this.#max = maxBytes;
   }
 
-  /** Bytes received that are not yet a whole message (a truncated tail at the end). */
+  /**
+   * Bytes received that are not yet a whole message (a truncated tail at the
+   * end), the prefix of a message whose payload has not arrived included.
+   */
   get buffered(): number {
-    return this.#buffered;
+    return this.#buffered + (this.#length >= 0 ? ENVELOPE_PREFIX_BYTES : 0);
   }
 
   /**
@@ -116,6 +119,22 @@ export class EnvelopeSplitter {
    */
   push(chunk: Uint8Array, onMessage: (flags: number, data: Uint8Array) => void): void {
     if (chunk.length === 0) return;
+    if (this.#buffered === 0 && this.#length < 0) {
+      // Nothing pending (the common case: a DATA frame of whole messages):
+      // read prefixes in place, without the list and its views.
+      let at = 0;
+      while (chunk.length - at >= ENVELOPE_PREFIX_BYTES) {
+        const length = (chunk[at + 1] * 2 ** 24) +
+          (chunk[at + 2] << 16 | chunk[at + 3] << 8 | chunk[at + 4]);
+        if (length > this.#max) throw new EnvelopeTooLargeError(length, this.#max);
+        const end = at + ENVELOPE_PREFIX_BYTES + length;
+        if (end > chunk.length) break;
+        onMessage(chunk[at], chunk.subarray(at + ENVELOPE_PREFIX_BYTES, end));
+        at = end;
+      }
+      if (at === chunk.length) return;
+      chunk = chunk.subarray(at);
+    }
     this.#parts.push(chunk);
     this.#buffered += chunk.length;
     for (;;) {

@@ -11,6 +11,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { dial } from "../transport.ts";
 import { isConnectionDrop, isUnprocessed } from "../transport_marks.ts";
 import { RemoteNode } from "../client.ts";
+import { Session } from "../session.ts";
 import { encodeHeaderBlock } from "./hpack.ts";
 import { H2Session, type StreamHandler } from "./session.ts";
 
@@ -274,4 +275,27 @@ Deno.test("h2: a daemon's RST_STREAM CANCEL is the daemon's answer: CANCELED, ne
   conn.close();
   await server[Symbol.asyncDispose]();
   assert.equal(requests, 1, "the call went out once");
+});
+
+Deno.test("grpc: a stream that ends after a message's prefix is an error, not a shorter success", async () => {
+  await using server = scripted(async (peer) => {
+    await peer.handshake();
+    const req = await peer.expect(1);
+    const ok = encodeHeaderBlock([[":status", "200"], ["content-type", CT]]);
+    const trailers = encodeHeaderBlock([["grpc-status", "0"]]);
+    await peer.send(
+      frame(1, 0x4, req.id, ok),
+      frame(0, 0, req.id, [...envelope('{"text":"a"}'), 0, 0, 0, 0, 10]), // a whole chunk, then a prefix
+      frame(1, 0x5, req.id, trailers),
+    );
+    await peer.frame();
+  });
+  using conn = dial(server.endpoint, "");
+  const texts: string[] = [];
+  const err = await (async () => {
+    for await (const delta of new Session(conn, "h1").decode({})) texts.push(delta.text);
+  })().then(() => undefined, (e) => e);
+  assert.deepEqual(texts, ["a"]);
+  assert.ok(err instanceof Error, "the truncated message fails the stream");
+  assert.match(String(err), /incomplete envelope/);
 });
