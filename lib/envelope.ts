@@ -31,6 +31,7 @@ export const ENVELOPE_PREFIX_BYTES = 5;
  *
  * @param desc The message's descriptor.
  * @param message The message.
+ * @param into A buffer to reuse when it is large enough (see `goJsonBytes`).
  * @returns Prefix and payload in one array.
  * @throws {InvalidArgumentError} When the message cannot be written as Go JSON.
  *
@@ -45,8 +46,9 @@ export const ENVELOPE_PREFIX_BYTES = 5;
 export function encodeEnvelope<D extends DescMessage>(
   desc: D,
   message: MessageShape<D>,
+  into?: Uint8Array,
 ): Uint8Array {
-  const out = goJsonBytes(desc, message, ENVELOPE_PREFIX_BYTES);
+  const out = goJsonBytes(desc, message, ENVELOPE_PREFIX_BYTES, into);
   new DataView(out.buffer, out.byteOffset, ENVELOPE_PREFIX_BYTES)
     .setUint32(1, out.length - ENVELOPE_PREFIX_BYTES);
   return out;

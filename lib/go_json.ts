@@ -81,6 +81,8 @@ export function goJson<D extends DescMessage>(desc: D, message: MessageShape<D>)
  * @param desc The message's descriptor.
  * @param message The message (from `create`).
  * @param reserve Bytes left free at the start (5 for a gRPC length prefix).
+ * @param into A buffer to write into when it is large enough (the bytes are
+ *   then a view of it); a new one otherwise.
  * @returns The bytes, `reserve` of them unwritten at the start.
  * @throws {InvalidArgumentError} As {@linkcode goJson}.
  *
@@ -97,10 +99,11 @@ export function goJsonBytes<D extends DescMessage>(
   desc: D,
   message: MessageShape<D>,
   reserve = 0,
+  into?: Uint8Array,
 ): Uint8Array {
   const out = new JsonOut();
   writeMessage(desc, message as Record<string, unknown>, out);
-  return out.finish(reserve);
+  return out.finish(reserve, into);
 }
 
 /**
@@ -137,13 +140,13 @@ class JsonOut {
     this.text = "";
   }
 
-  finish(reserve: number): Uint8Array {
+  finish(reserve: number, into?: Uint8Array): Uint8Array {
     this.#parts.push(this.text);
     let max = reserve;
     for (const part of this.#parts) {
       max += typeof part === "string" ? part.length * 3 : base64Length(part.length);
     }
-    const buf = new Uint8Array(max);
+    const buf = into && into.length >= max ? into : new Uint8Array(max);
     let at = reserve;
     for (const part of this.#parts) {
       at = typeof part === "string"

@@ -316,12 +316,15 @@ function modeldTransport(target: CallTarget): Transport {
       // a push holds one frame, whatever the file's size), while the reply is
       // read: a daemon that answers early (a refused push) stops the sending.
       void (async () => {
+        // One buffer for every frame of the call: a frame is sent (copied into
+        // HTTP/2 frames and written) before the next is encoded. A 1 GiB push
+        // allocated 256 envelopes of 5.3 MiB, which glibc kept as RSS.
+        let reuse: Uint8Array | undefined;
         try {
           for await (const init of input) {
-            const open = await call.send(
-              encodeEnvelope(method.input, create(method.input, init)),
-              false,
-            );
+            const envelope = encodeEnvelope(method.input, create(method.input, init), reuse);
+            if (envelope.buffer !== reuse?.buffer) reuse = new Uint8Array(envelope.buffer);
+            const open = await call.send(envelope, false);
             if (!open) return;
           }
           await call.end();

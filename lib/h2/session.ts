@@ -54,6 +54,8 @@ const STREAM_WINDOW = 1 << 16;
 /** What the whole connection may have in flight to us. */
 const CONNECTION_WINDOW = 1 << 26;
 const READ_BUFFER = 1 << 16;
+/** The most DATA one socket write carries: a large message goes out in pieces through one reused buffer. */
+const WRITE_CHUNK = 1 << 18;
 
 /** What a stream tells its owner. Calls arrive in the order of the frames. */
 export interface StreamHandler {
@@ -108,6 +110,7 @@ export class H2Stream {
   sendWindow: number;
   #unacked = 0;
   #paused = false;
+  #out?: Uint8Array;
   #blocked?: () => void;
 
   /** @internal */
@@ -152,6 +155,13 @@ export class H2Stream {
   reset(code: number = H2_CANCEL): void {
     if (this.closed) return;
     this.session.resetStream(this, code);
+  }
+
+  /** @internal A buffer for `size` bytes of frames: a large one is reused (the write before it completed). */
+  outBuffer(size: number): Uint8Array {
+    if (size < WRITE_CHUNK / 4) return new Uint8Array(size);
+    if (!this.#out || this.#out.length < size) this.#out = new Uint8Array(WRITE_CHUNK + 9 * 64);
+    return this.#out.subarray(0, size);
   }
 
   /** @internal Counts received DATA against this stream's window. */
@@ -359,14 +369,14 @@ export class H2Session {
     do {
       if (stream.closed || stream.localEnded) return false;
       if (this.#closed) throw this.#failure ?? new Error("the HTTP/2 connection is closed");
-      const room = Math.min(data.length - at, this.#sendWindow, stream.sendWindow);
+      const room = Math.min(data.length - at, this.#sendWindow, stream.sendWindow, WRITE_CHUNK);
       if (room <= 0 && at < data.length) {
         if (this.#sendWindow <= 0) this.#connWindowWaiters.push(stream);
         await stream.windowOpened();
         continue;
       }
       const frames = Math.max(1, Math.ceil(room / this.#maxFrame));
-      const out = new Uint8Array(room + 9 * frames);
+      const out = stream.outBuffer(room + 9 * frames);
       let o = 0;
       for (let f = 0; f < frames; f++) {
         const n = Math.min(this.#maxFrame, room - f * this.#maxFrame);
