@@ -21,6 +21,9 @@ import { type DaemonServer, startServer } from "./server.ts";
 /** modeld's default idle TTL: 5 minutes. */
 export const DEFAULT_IDLE_TTL_MS = 5 * 60_000;
 
+/** Decode chunks closer than this (ms) to the previous write go out together: about 3 tokens on 2 cores. */
+const DEFAULT_STREAM_FLUSH_MS = 25;
+
 /**
  * Options of {@linkcode serve}.
  *
@@ -43,6 +46,13 @@ export interface ServeOptions {
   graceMs?: number;
   /** Called when the lease is lost (another owner took it): the daemon has stopped serving. */
   onLeaseLost?: (err: unknown) => void;
+  /**
+   * Decode chunks that follow a write by less than this many ms are held and
+   * sent together, still one message per token (default 25; 0 = each token at
+   * once, as modeld). Each write wakes the client while llama.cpp computes the
+   * next token on every core; fewer wake-ups made decoding 5–15% faster on 2 cores.
+   */
+  streamFlushMs?: number;
 }
 
 /**
@@ -93,5 +103,6 @@ export async function serve(options: ServeOptions): Promise<Daemon> {
     graceMs: options.graceMs,
     idleTtlMs: options.idleTtlMs ?? DEFAULT_IDLE_TTL_MS,
     onLeaseLost: options.onLeaseLost,
+    streamFlushMs: options.streamFlushMs ?? DEFAULT_STREAM_FLUSH_MS,
   });
 }

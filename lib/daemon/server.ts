@@ -57,6 +57,12 @@ export interface ServerOptions {
    * them). Off by default: a long-running daemon must not grow without bound.
    */
   recordRequests?: boolean;
+  /**
+   * Hold streamed messages (Decode chunks, push progress) written less than
+   * this many ms after the previous write and send them together (default 0:
+   * each at once).
+   */
+  streamFlushMs?: number;
 }
 
 /**
@@ -295,6 +301,7 @@ export async function startServer(options: ServerOptions): Promise<DaemonServer>
       encodeError: (err) => late.service!.encodeError(err),
       goRequestType,
       maxReceiveBytes: version === "v0.32.3" ? 4 * 1024 * 1024 : 512 * 1024 * 1024,
+      streamFlushMs: options.streamFlushMs,
       onRequest: options.recordRequests ? (record) => requests.push(record) : undefined,
       onCancelled: (method) => {
         if (method === "Decode") counters.decodesCancelled++;
