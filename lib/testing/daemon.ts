@@ -67,6 +67,11 @@ export interface TestDaemonOptions {
   graceMs?: number;
   /** Unload a model idle this long, in ms (default 0: never, unlike modeld's 5 minutes). */
   idleTtlMs?: number;
+  /**
+   * Hold Decode chunks written less than this many ms after the previous
+   * write and send them together, as `serve()` does (default 0: each at once).
+   */
+  streamFlushMs?: number;
 }
 
 /**

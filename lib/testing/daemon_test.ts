@@ -9,7 +9,10 @@ import http2 from "node:http2";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import { isLive, readLease } from "../lease.ts";
-import { dial } from "../transport.ts";
+import { CONTENT_TYPE, dial, FENCE_HEADER } from "../transport.ts";
+import { EnvelopeSplitter } from "../envelope.ts";
+import { encodeHeaderBlock } from "../h2/hpack.ts";
+import { H2Session } from "../h2/session.ts";
 import { startTestDaemon } from "./daemon.ts";
 import { exists, modelFile, rejects } from "./_test_support.ts";
 
@@ -176,6 +179,89 @@ Deno.test("a Decode reset by the client is counted and frees the slot", async ()
   const report = await conn.rpc.explainContext({ handle });
   assert.equal(report.closed, false);
   await conn.rpc.closeSession({ handle });
+});
+
+Deno.test("held Decode chunks (streamFlushMs): every one, in order, fewer writes; an in-band error and a cancel still arrive", async () => {
+  const words = Array.from({ length: 30 }, (_, i) => `w${i}`);
+  await using daemon = await startTestDaemon({
+    reply: ({ prompt }) =>
+      prompt.suffix === "fail"
+        ? { tokens: ["a", "b", "c"], error: { token: "session_fatal" } }
+        : words.join(" "),
+    chunkDelayMs: 2,
+    streamFlushMs: 40,
+  });
+  await using conn = dial(daemon.endpoint, daemon.instanceId);
+  const { handle } = await conn.rpc.openSession({
+    ownerInstanceId: daemon.instanceId,
+    modelName: "m",
+    path: MODEL,
+  });
+  // Every chunk, in order, each its own message; counted in HTTP/2 DATA frames too.
+  const session = await H2Session.connect("127.0.0.1", Number(daemon.endpoint.split(":").at(-1)));
+  await session.handshake;
+  const body = envelope(JSON.stringify({ handle, config: { MaxTokens: 0 } }));
+  const block = encodeHeaderBlock([
+    [":method", "POST"],
+    [":scheme", "http"],
+    [":path", "/contenox.transport.v1.Compute/Decode"],
+    [":authority", daemon.endpoint],
+    ["content-type", CONTENT_TYPE],
+    ["te", "trailers"],
+    [FENCE_HEADER, daemon.instanceId],
+  ]);
+  let frames = 0;
+  const splitter = new EnvelopeSplitter(1 << 20);
+  const texts: string[] = [];
+  await new Promise<void>((resolve, reject) => {
+    session.request(
+      block,
+      {
+        onHeaders: (_f, end) => end && resolve(),
+        onData: (chunk, end) => {
+          if (chunk.length > 0) frames++;
+          splitter.push(
+            chunk,
+            (_flags, data) => texts.push(JSON.parse(new TextDecoder().decode(data)).text),
+          );
+          if (end) resolve();
+        },
+        onReset: (code) => reject(new Error(`reset ${code}`)),
+        onError: reject,
+      },
+      body,
+      true,
+    );
+  });
+  session.close();
+  assert.deepEqual(texts.join(""), words.join(" "));
+  assert.equal(texts.length, words.length);
+  assert.ok(frames <= words.length / 3, `${frames} DATA frames for ${words.length} chunks`);
+
+  // An in-band error after held chunks arrives after them.
+  await conn.rpc.prefillSuffix({ handle, suffix: { text: "fail" } });
+  const failed = [];
+  for await (const c of conn.rpc.decode({ handle, config: { maxTokens: 10 } })) failed.push(c);
+  assert.deepEqual(failed.map((c) => c.text), ["a", "b", "c", ""]);
+  assert.equal(failed[3].errorToken, "session_fatal");
+
+  // A cancel while chunks are held frees the slot.
+  const { handle: second } = await conn.rpc.openSession({
+    ownerInstanceId: daemon.instanceId,
+    modelName: "m",
+    path: MODEL,
+  });
+  const controller = new AbortController();
+  let seen = 0;
+  await assert.rejects(async () => {
+    for await (
+      const _ of conn.rpc.decode({ handle: second, config: { maxTokens: 0 } }, {
+        signal: controller.signal,
+      })
+    ) if (++seen === 2) controller.abort();
+  });
+  await waitFor(() => daemon.decodesCancelled === 1);
+  assert.equal((await conn.rpc.explainContext({ handle: second })).closed, false);
 });
 
 Deno.test("scripted replies honour MaxTokens, thinking, tool calls and in-band errors", async () => {
