@@ -322,6 +322,9 @@ export class H2Session {
     if (this.#closed || this.goneAway) {
       throw this.#failure ?? new Error("the HTTP/2 connection is closed");
     }
+    if (headerBlock.length > this.#maxFrame) {
+      throw new Error(`request headers of ${headerBlock.length} bytes exceed one frame`);
+    }
     const id = this.#nextId;
     this.#nextId += 2;
     if (this.#nextId > MAX_WINDOW) this.goneAway = true; // stream ids ran out: next call dials anew
@@ -330,9 +333,6 @@ export class H2Session {
     if (!this.#refed) {
       this.#refed = true;
       this.#conn.ref();
-    }
-    if (headerBlock.length > this.#maxFrame) {
-      throw new Error(`request headers of ${headerBlock.length} bytes exceed one frame`);
     }
     const small = body !== undefined && body.length <= this.#maxFrame &&
       body.length <= this.#sendWindow && body.length <= stream.sendWindow;
