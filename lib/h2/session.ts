@@ -227,7 +227,7 @@ export class H2Session {
   #out: Uint8Array[] = [];
   #outDone: (() => void)[] = [];
   #flushing = false;
-  #pings = new Map<bigint, () => void>();
+  #pings = new Map<bigint, { resolve: () => void; reject: (err: Error) => void }>();
   #pingSeq = 0n;
   #slots: (() => void)[] = [];
   #connWindowWaiters: H2Stream[] = [];
@@ -369,7 +369,12 @@ export class H2Session {
     do {
       if (stream.closed || stream.localEnded) return false;
       if (this.#closed) throw this.#failure ?? new Error("the HTTP/2 connection is closed");
-      const room = Math.min(data.length - at, this.#sendWindow, stream.sendWindow, WRITE_CHUNK);
+      // A window can be negative after the daemon lowered INITIAL_WINDOW_SIZE;
+      // an empty DATA frame (END_STREAM alone) needs none.
+      const room = Math.max(
+        0,
+        Math.min(data.length - at, this.#sendWindow, stream.sendWindow, WRITE_CHUNK),
+      );
       if (room <= 0 && at < data.length) {
         if (this.#sendWindow <= 0) this.#connWindowWaiters.push(stream);
         await stream.windowOpened();
@@ -421,8 +426,8 @@ export class H2Session {
     const key = ++this.#pingSeq;
     const payload = new Uint8Array(8);
     new DataView(payload.buffer).setBigUint64(0, key);
-    return new Promise((resolve) => {
-      this.#pings.set(key, resolve);
+    return new Promise((resolve, reject) => {
+      this.#pings.set(key, { resolve, reject });
       void this.#enqueue(frame(PING, 0, 0, payload));
     });
   }
@@ -469,6 +474,7 @@ export class H2Session {
     this.#failStreams(this.#failure);
     for (const resolve of this.#outDone.splice(0)) resolve();
     this.#out = [];
+    for (const ping of this.#pings.values()) ping.reject(this.#failure);
     this.#pings.clear();
     for (const wake of this.#slots.splice(0)) wake();
     this.#unsettled(this.#failure);
@@ -621,9 +627,9 @@ export class H2Session {
         }
         if (flags & ACK) {
           const key = new DataView(payload.buffer, payload.byteOffset, 8).getBigUint64(0);
-          const resolve = this.#pings.get(key);
+          const ping = this.#pings.get(key);
           this.#pings.delete(key);
-          resolve?.();
+          ping?.resolve();
         } else {
           void this.#enqueue(frame(PING, ACK, 0, payload.slice()));
         }

@@ -299,3 +299,51 @@ Deno.test("grpc: a stream that ends after a message's prefix is an error, not a 
   assert.ok(err instanceof Error, "the truncated message fails the stream");
   assert.match(String(err), /incomplete envelope/);
 });
+
+Deno.test("h2: a PING in flight fails when the connection closes (it does not wait for its timeout)", async () => {
+  await using server = scripted(async (peer) => {
+    await peer.handshake();
+    await peer.expect(6); // the PING: close without answering
+  });
+  const session = await H2Session.connect("127.0.0.1", server.port);
+  await session.handshake;
+  await assert.rejects(session.ping());
+  session.close();
+});
+
+Deno.test("h2: END_STREAM alone goes out as an empty DATA frame even when the window is below zero", async () => {
+  let last: Frame | undefined;
+  await using server = scripted(async (peer) => {
+    await peer.handshake([[4, 100]]);
+    await peer.expect(1);
+    assert.equal((await peer.expect(0)).payload.length, 100);
+    // Lower every stream's window by 100: this one's goes to -100.
+    const settings = new Uint8Array(6);
+    new DataView(settings.buffer).setUint16(0, 4);
+    new DataView(settings.buffer).setUint32(2, 0);
+    await peer.send(frame(4, 0, 0, settings));
+    last = await peer.expect(0);
+    await peer.send(frame(3, 0, 1, [0, 0, 0, 0]));
+  });
+  const session = await H2Session.connect("127.0.0.1", server.port);
+  await session.handshake;
+  const ended = Promise.withResolvers<void>();
+  const { stream, sent } = session.request(
+    encodeHeaderBlock([[":method", "POST"], [":path", "/x"]]),
+    {
+      onHeaders: () => {},
+      onData: () => {},
+      onReset: () => ended.resolve(),
+      onError: ended.reject,
+    },
+    new Uint8Array(100),
+    false,
+  );
+  await sent;
+  await new Promise((r) => setTimeout(r, 50)); // the SETTINGS arrives
+  assert.equal(await stream.write(new Uint8Array(0), true), true);
+  await ended.promise;
+  session.close();
+  assert.equal(last?.payload.length, 0);
+  assert.equal(last!.flags & 1, 1);
+});
