@@ -347,3 +347,22 @@ Deno.test("h2: END_STREAM alone goes out as an empty DATA frame even when the wi
   assert.equal(last?.payload.length, 0);
   assert.equal(last!.flags & 1, 1);
 });
+
+Deno.test("h2: a response written one byte at a time is read as one (frames across reads)", async () => {
+  await using server = scripted(async (peer) => {
+    await peer.handshake();
+    const req = await peer.expect(1);
+    const bytes = [
+      ...frame(1, 0x4, req.id, encodeHeaderBlock([[":status", "200"], ["content-type", CT]])),
+      ...frame(0, 0, req.id, envelope(HEALTH_JSON)),
+      ...frame(1, 0x5, req.id, encodeHeaderBlock([["grpc-status", "0"]])),
+    ];
+    for (const b of bytes) {
+      await peer.conn.write(new Uint8Array([b]));
+      await new Promise((r) => setTimeout(r, 0));
+    }
+    await peer.frame();
+  });
+  using conn = dial(server.endpoint, "");
+  assert.equal((await conn.rpc.health({})).instanceId, "i-1");
+});
