@@ -127,6 +127,8 @@ export class GrpcCall implements StreamHandler {
   #paused = false;
   #wake?: () => void;
   #timer?: ReturnType<typeof setTimeout>;
+  /** When the deadline passes (performance.now()), if there is one. */
+  #deadlineAt?: number;
   readonly #onAbort = () => this.#fail(abortError(this.#signal!.reason));
 
   /**
@@ -157,6 +159,7 @@ export class GrpcCall implements StreamHandler {
     signal?.addEventListener("abort", this.#onAbort);
     // setTimeout fires at once beyond 2^31-1 ms; a deadline that far (24.8 days) is none.
     if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
+      this.#deadlineAt = performance.now() + timeoutMs;
       this.#timer = setTimeout(
         () => this.#fail(new ConnectError("the operation timed out", Code.DeadlineExceeded)),
         timeoutMs,
@@ -309,6 +312,16 @@ export class GrpcCall implements StreamHandler {
   onReset(code: number): void {
     // A reset counts unless the status already arrived.
     const complete = this.#trailers !== undefined || this.#headers?.["grpc-status"] !== undefined;
+    if (
+      !complete && code === H2_CANCEL && this.#deadlineAt !== undefined &&
+      performance.now() >= this.#deadlineAt
+    ) {
+      // grpc-go's rule: a CANCEL after our deadline passed is the daemon
+      // enforcing the grpc-timeout we sent, so the call timed out.
+      this.#fail(new ConnectError("the operation timed out", Code.DeadlineExceeded));
+      this.#onEnd();
+      return;
+    }
     const grpc = complete ? undefined : rstCodeToGrpc(code);
     if (grpc !== undefined) {
       const text = `http/2 stream closed with error code ${H2_CODES[code]} (0x${

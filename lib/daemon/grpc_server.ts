@@ -1,5 +1,6 @@
 /**
- * A small gRPC server over plaintext HTTP/2 (`node:http2`, h2c) that speaks
+ * A small gRPC server over plaintext HTTP/2 (h2c, on the package's own
+ * HTTP/2 session, `lib/h2/session.ts`, as the client) that speaks
  * modeld's dialect: content-subtype `contenoxtransportjson`, Go-style JSON
  * bodies, `"<token>: <text>"` statuses with trailers-only responses for early
  * errors, percent-encoded `grpc-message` and, for counted overflows, a
@@ -42,11 +43,11 @@ import {
 } from "@bufbuild/protobuf";
 import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
-import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import { encodeEnvelope, EnvelopeSplitter, EnvelopeTooLargeError } from "../envelope.ts";
+import type { HeaderField } from "../h2/hpack.ts";
+import { H2Session, type H2Stream, type StreamHandler } from "../h2/session.ts";
 import { goIntProblem, quoteUnsafeIntegers } from "../go_json.ts";
 import type { WireStatus } from "./sentinels.ts";
 
@@ -268,9 +269,10 @@ export class GrpcServer<S extends DescService> {
   readonly #service: S;
   readonly #impl: () => ServiceImpl<S>;
   readonly #options: GrpcServerOptions;
-  readonly #server: http2.Http2Server;
-  readonly #sessions = new Map<http2.ServerHttp2Session, number>();
+  readonly #sessions = new Map<H2Session, number>();
   readonly #calls = new Set<AbortController>();
+  #listener?: Deno.TcpListener;
+  #accepting?: Promise<void>;
   #connectionSeq = 0;
   #closed = false;
 
@@ -287,27 +289,6 @@ export class GrpcServer<S extends DescService> {
     this.#service = service;
     this.#impl = typeof impl === "function" ? impl : () => impl;
     this.#options = options;
-    this.#server = http2.createServer();
-    this.#server.on("session", (session: http2.ServerHttp2Session) => {
-      const id = ++this.#connectionSeq;
-      this.#sessions.set(session, id);
-      session.on("error", () => {});
-      session.once("close", () => {
-        this.#sessions.delete(session);
-        this.#options.onConnectionClose?.(id);
-      });
-    });
-    this.#server.on("stream", (
-      stream: http2.ServerHttp2Stream,
-      headers: http2.IncomingHttpHeaders,
-      _flags: number,
-      rawHeaders: string[],
-    ) => {
-      stream.on("error", () => {});
-      this.#onStream(stream, headers, rawHeaders).catch(() => {
-        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-      });
-    });
   }
 
   /**
@@ -323,18 +304,42 @@ export class GrpcServer<S extends DescService> {
    * ```
    */
   listen(host: string, port: number): Promise<string> {
-    return new Promise((resolve, reject) => {
-      this.#server.once("error", reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off("error", reject);
-        const addr = this.#server.address() as AddressInfo;
-        resolve(
-          addr.family === "IPv6"
-            ? `[${addr.address}]:${addr.port}`
-            : `${addr.address}:${addr.port}`,
-        );
+    const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    this.#listener = listener;
+    this.#accepting = this.#accept(listener);
+    const addr = listener.addr;
+    return Promise.resolve(
+      addr.hostname.includes(":")
+        ? `[${addr.hostname}]:${addr.port}`
+        : `${addr.hostname}:${addr.port}`,
+    );
+  }
+
+  async #accept(listener: Deno.TcpListener): Promise<void> {
+    for (;;) {
+      let conn: Deno.TcpConn;
+      try {
+        conn = await listener.accept();
+      } catch {
+        return; // the listener closed
+      }
+      if (this.#closed) {
+        conn.close();
+        continue;
+      }
+      const id = ++this.#connectionSeq;
+      const session = H2Session.accept(conn, (stream, fields, end) => {
+        this.#onStream(session, stream, fields, end).catch(() => stream.reset(H2_INTERNAL_ERROR));
       });
-    });
+      this.#sessions.set(session, id);
+      session.onIdle = () => {
+        if (session.goneAway) session.close();
+      };
+      session.onClose = () => {
+        this.#sessions.delete(session);
+        this.#options.onConnectionClose?.(id);
+      };
+    }
   }
 
   /** The number of open HTTP/2 connections. */
@@ -358,22 +363,18 @@ export class GrpcServer<S extends DescService> {
   async close(graceMs = 5_000): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
-    for (const session of this.#sessions.keys()) session.close();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const grace = new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, graceMs);
-    });
-    await Promise.race([closed, grace]);
-    clearTimeout(timer);
-    if (this.#sessions.size > 0) {
-      this.destroy();
-      await closed;
+    this.#stopListening();
+    for (const session of this.#sessions.keys()) session.goaway();
+    const until = Date.now() + graceMs;
+    while (this.#sessions.size > 0 && Date.now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    if (this.#sessions.size > 0) this.destroy();
+    await this.#accepting;
   }
 
   /**
-   * Stops at once: aborts every call and destroys every connection without
+   * Stops at once: aborts every call and closes every connection without
    * GOAWAY, as if the process died.
    *
    * @example
@@ -384,23 +385,33 @@ export class GrpcServer<S extends DescService> {
   destroy(): void {
     this.#closed = true;
     for (const call of this.#calls) call.abort(new DOMException("server killed", "AbortError"));
-    for (const session of this.#sessions.keys()) session.destroy();
-    if (this.#server.listening) this.#server.close();
+    for (const session of [...this.#sessions.keys()]) session.close();
+    this.#stopListening();
+  }
+
+  #stopListening(): void {
+    try {
+      this.#listener?.close();
+    } catch { /* already closed */ }
   }
 
   async #onStream(
-    stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
-    rawHeaders: string[],
+    session: H2Session,
+    stream: H2Stream,
+    fields: HeaderField[],
+    ended: boolean,
   ): Promise<void> {
-    const connectionId = this.#sessions.get(stream.session as http2.ServerHttp2Session) ?? 0;
-    const path = String(headers[":path"] ?? "");
-    const contentType = String(headers["content-type"] ?? "");
+    // First, before any await: the session hands this stream's next frames to its handler.
+    const body = new RequestBody(stream, ended);
+    stream.handler = body;
+    const connectionId = this.#sessions.get(session) ?? 0;
+    const headers: Record<string, string> = {};
+    for (const [name, value] of fields) headers[name] ??= value;
+    const path = headers[":path"] ?? "";
+    const contentType = headers["content-type"] ?? "";
     const headerValues = (name: string): string[] => {
       const out: string[] = [];
-      for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
-        if (rawHeaders[i].toLowerCase() === name) out.push(rawHeaders[i + 1]);
-      }
+      for (const [n, v] of fields) if (n === name) out.push(v);
       return out;
     };
     const fence = headerValues("x-contenox-owner-instance");
@@ -408,9 +419,7 @@ export class GrpcServer<S extends DescService> {
       method: path.slice(path.lastIndexOf("/") + 1),
       fenceHeader: fence.length === 0 ? undefined : fence.join(", "),
       contentType,
-      timeoutHeader: headers["grpc-timeout"] === undefined
-        ? undefined
-        : String(headers["grpc-timeout"]),
+      timeoutHeader: headers["grpc-timeout"],
       body: "",
       messages: 0,
     };
@@ -421,13 +430,12 @@ export class GrpcServer<S extends DescService> {
       const bad = headers[":method"] !== "POST"
         ? { status: 405, message: `invalid gRPC request method ${headers[":method"]}` }
         : { status: 415, message: `invalid gRPC request content-type "${contentType}"` };
-      stream.respond({
-        ":status": bad.status,
-        "content-type": "application/grpc",
-        "grpc-status": String(Code.InvalidArgument),
-        "grpc-message": encodeGrpcMessage(bad.message),
-      }, { endStream: true });
-      stream.resume();
+      stream.respond([
+        [":status", String(bad.status)],
+        ["content-type", "application/grpc"],
+        ["grpc-status", String(Code.InvalidArgument)],
+        ["grpc-message", encodeGrpcMessage(bad.message)],
+      ], true);
       this.#options.onRequest?.(record);
       return;
     }
@@ -439,8 +447,7 @@ export class GrpcServer<S extends DescService> {
     await this.#options.ready;
     const method = this.#lookup(path);
     if (typeof method === "string") {
-      writer.finish({ code: Code.Unimplemented, message: method });
-      stream.resume();
+      await writer.finish({ code: Code.Unimplemented, message: method });
       this.#options.onRequest?.(record);
       return;
     }
@@ -454,9 +461,8 @@ export class GrpcServer<S extends DescService> {
       controller.abort(new DOMException("the client cancelled the call", "AbortError"));
       this.#options.onCancelled?.(method.name);
     };
-    stream.once("aborted", onGone);
-    stream.once("close", onGone);
-    const timeoutMs = parseGrpcTimeout(String(headers["grpc-timeout"] ?? ""));
+    body.onGone = onGone;
+    const timeoutMs = parseGrpcTimeout(headers["grpc-timeout"] ?? "");
     const signal = timeoutMs === undefined
       ? controller.signal
       : AbortSignal.any([controller.signal, AbortSignal.timeout(timeoutMs)]);
@@ -471,7 +477,7 @@ export class GrpcServer<S extends DescService> {
     const goType = `*grpc.${
       this.#options.goRequestType?.(method.name) ?? lowerFirst(method.name) + "Req"
     }`;
-    const raw = readEnvelopes(stream, maxBytes);
+    const raw = readEnvelopes(body, maxBytes);
     const decode = (bytes: Uint8Array, unary: boolean): MessageShape<DescMessage> => {
       const text = utf8Decoder.decode(bytes);
       if (record.messages++ === 0) record.body = text;
@@ -548,16 +554,15 @@ export class GrpcServer<S extends DescService> {
         }
       }
       finished = true;
-      writer.finish({ code: 0, message: "" });
+      await writer.finish({ code: 0, message: "" });
     } catch (err) {
       log();
       finished = true;
-      writer.finish(fail(err));
+      await writer.finish(fail(err));
     } finally {
+      // What the client still sends (e.g. a push refused early) is discarded:
+      // the session stops the stream with NO_ERROR once the answer is out.
       this.#calls.delete(controller);
-      // Discard what the client still sends (e.g. a push refused early), so
-      // its writes never block on flow control.
-      if (!stream.destroyed) stream.resume();
     }
   }
 
@@ -586,19 +591,18 @@ export class GrpcServer<S extends DescService> {
  * wake-ups made llama.cpp's per-token time 5–15% shorter on 2 cores.
  */
 class ResponseWriter {
-  readonly #stream: http2.ServerHttp2Stream;
+  readonly #stream: H2Stream;
   readonly #contentType: string;
   #headersSent = false;
-  #final: WireStatus = { code: 0, message: "" };
   /** Hold messages written less than this many ms after the last socket write (0: never). */
   flushMs = 0;
   #held: Uint8Array[] = [];
   #lastWrite = -Infinity;
   #timer: ReturnType<typeof setTimeout> | undefined;
-  /** Settles when the stream drained after a write it buffered. */
-  #drained: Promise<void> | undefined;
+  /** The write in flight: the next one waits for it (backpressure, and trailers come after it). */
+  #writing: Promise<unknown> | undefined;
 
-  constructor(stream: http2.ServerHttp2Stream, contentType: string) {
+  constructor(stream: H2Stream, contentType: string) {
     this.#stream = stream;
     this.#contentType = contentType;
   }
@@ -606,17 +610,12 @@ class ResponseWriter {
   /** Sends one envelope ({@linkcode encodeEnvelope}'s output), or holds it (see `flushMs`). */
   async send(envelope: Uint8Array): Promise<void> {
     const stream = this.#stream;
-    if (stream.destroyed || stream.closed) {
-      throw new DOMException("the client cancelled the call", "AbortError");
-    }
+    if (stream.closed) throw new DOMException("the client cancelled the call", "AbortError");
     if (!this.#headersSent) {
       this.#headersSent = true;
-      stream.respond({ ":status": 200, "content-type": this.#contentType }, {
-        waitForTrailers: true,
-      });
-      stream.once("wantTrailers", () => stream.sendTrailers(statusHeaders(this.#final)));
+      stream.respond([[":status", "200"], ["content-type", this.#contentType]]);
     }
-    if (this.#drained) await this.#drained;
+    if (this.#writing) await this.#writing;
     this.#held.push(envelope);
     const wait = this.#lastWrite + this.flushMs - performance.now();
     if (wait > 0) {
@@ -624,7 +623,7 @@ class ResponseWriter {
       return;
     }
     this.#flush();
-    if (this.#drained) await this.#drained;
+    if (this.#writing) await this.#writing;
   }
 
   /** Writes the held envelopes in one write. */
@@ -632,48 +631,117 @@ class ResponseWriter {
     clearTimeout(this.#timer);
     this.#timer = undefined;
     const stream = this.#stream;
-    if (this.#held.length === 0 || stream.destroyed || stream.closed) return;
+    if (this.#held.length === 0 || stream.closed) return;
     const data = this.#held.length === 1 ? this.#held[0] : concatBytes(this.#held);
     this.#held = [];
     this.#lastWrite = performance.now();
-    if (stream.write(data)) return;
-    this.#drained = new Promise<void>((resolve) => {
-      const done = () => {
-        stream.off("drain", done);
-        stream.off("close", done);
-        this.#drained = undefined;
-        resolve();
-      };
-      stream.on("drain", done);
-      stream.on("close", done);
+    const writing = stream.write(data, false).catch(() => {}).finally(() => {
+      if (this.#writing === writing) this.#writing = undefined;
     });
+    this.#writing = writing;
   }
 
-  finish(status: WireStatus): void {
+  /** Ends the response: trailers after the last message, or a trailers-only response. */
+  async finish(status: WireStatus): Promise<void> {
     this.#flush();
+    if (this.#writing) await this.#writing;
     const stream = this.#stream;
-    if (stream.destroyed || stream.closed) return;
-    this.#final = status;
+    if (stream.closed) return;
+    const fields = statusFields(status);
     if (this.#headersSent) {
-      stream.end();
+      stream.trailers(fields);
       return;
     }
     this.#headersSent = true;
-    stream.respond({
-      ":status": 200,
-      "content-type": this.#contentType,
-      ...statusHeaders(status),
-    }, { endStream: true });
+    stream.respond([[":status", "200"], ["content-type", this.#contentType], ...fields], true);
   }
 }
 
-function statusHeaders(status: WireStatus): Record<string, string> {
-  const out: Record<string, string> = {
-    "grpc-status": String(status.code),
-    "grpc-message": encodeGrpcMessage(status.message),
-  };
+/**
+ * A request stream's body and fate, as the HTTP/2 session reports them: the
+ * DATA chunks (copies the session made), the client's END_STREAM, a reset or
+ * a lost connection. A reader far behind (a push written to disk) pauses the
+ * stream, and HTTP/2 flow control then stops the client.
+ */
+class RequestBody implements StreamHandler, AsyncIterable<Uint8Array> {
+  readonly #stream: H2Stream;
+  readonly #chunks: Uint8Array[] = [];
+  #bytes = 0;
+  #ended: boolean;
+  #gone?: Error;
+  #wake?: () => void;
+  /** Called once when the client resets the stream or the connection drops. */
+  onGone?: () => void;
+
+  constructor(stream: H2Stream, ended: boolean) {
+    this.#stream = stream;
+    this.#ended = ended;
+  }
+
+  onHeaders(_fields: HeaderField[], end: boolean): void {
+    if (end) this.#ended = true; // trailers from the client: the request is complete
+    this.#wakeUp();
+  }
+
+  onData(chunk: Uint8Array, end: boolean): void {
+    if (chunk.length > 0) {
+      this.#chunks.push(chunk);
+      this.#bytes += chunk.length;
+      if (this.#bytes > BODY_HIGH_WATER) this.#stream.pause();
+    }
+    if (end) this.#ended = true;
+    this.#wakeUp();
+  }
+
+  onReset(code: number): void {
+    this.#fail(new Error(`the client reset the stream (HTTP/2 error code ${code})`));
+  }
+
+  onError(err: Error): void {
+    this.#fail(err);
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<Uint8Array> {
+    for (;;) {
+      const chunk = this.#chunks.shift();
+      if (chunk) {
+        this.#bytes -= chunk.length;
+        if (this.#bytes < BODY_HIGH_WATER / 2) this.#stream.resume();
+        yield chunk;
+        continue;
+      }
+      if (this.#gone) throw this.#gone;
+      if (this.#ended) return;
+      await new Promise<void>((resolve) => this.#wake = resolve);
+    }
+  }
+
+  #fail(err: Error): void {
+    if (this.#gone) return;
+    this.#gone = err;
+    this.#wakeUp();
+    this.onGone?.();
+  }
+
+  #wakeUp(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
+/** Request bytes buffered before the stream is paused: two 4 MiB push frames. */
+const BODY_HIGH_WATER = 8 << 20;
+/** HTTP/2 INTERNAL_ERROR, for a call whose handler failed outside the gRPC status path. */
+const H2_INTERNAL_ERROR = 2;
+
+function statusFields(status: WireStatus): HeaderField[] {
+  const out: HeaderField[] = [
+    ["grpc-status", String(status.code)],
+    ["grpc-message", encodeGrpcMessage(status.message)],
+  ];
   const details = statusDetailsBin(status);
-  if (details !== undefined) out["grpc-status-details-bin"] = details;
+  if (details !== undefined) out.push(["grpc-status-details-bin", details]);
   return out;
 }
 
@@ -710,7 +778,7 @@ function parseGrpcTimeout(value: string): number | undefined {
 
 /** Yields each length-prefixed message payload of a request body. */
 async function* readEnvelopes(
-  stream: http2.ServerHttp2Stream,
+  body: AsyncIterable<Uint8Array>,
   maxBytes: number,
 ): AsyncGenerator<Uint8Array> {
   const splitter = new EnvelopeSplitter(maxBytes);
@@ -724,11 +792,10 @@ async function* readEnvelopes(
     }
     ready.push(data);
   };
-  for await (const chunk of stream as AsyncIterable<Uint8Array>) {
+  for await (const chunk of body) {
     try {
-      // A copy: the splitter keeps pieces across chunks, and nothing promises a
-      // chunk's memory is not reused once the next one arrives.
-      splitter.push(new Uint8Array(chunk), onMessage);
+      // The session hands over copies, so the splitter may keep views of them.
+      splitter.push(chunk, onMessage);
     } catch (err) {
       if (!(err instanceof EnvelopeTooLargeError)) throw err;
       throw new GrpcStatusError({ code: Code.ResourceExhausted, message: err.message });
@@ -754,8 +821,8 @@ async function readSingle(raw: AsyncGenerator<Uint8Array>, unary: boolean): Prom
         : { code: Code.Unknown, message: "EOF" },
     );
   }
-  // Like grpc-go, read exactly one message; anything after it is ignored. (Not
-  // `raw.return()`: ending the stream iterator early would destroy the stream.)
+  // Like grpc-go, read exactly one message; anything after it is ignored (the
+  // session stops the stream with NO_ERROR once the answer is out).
   return first.value;
 }
 

@@ -1,14 +1,16 @@
 /**
- * A client HTTP/2 connection (RFC 9113) over one Deno TCP socket: framing,
- * HPACK, flow control both ways, SETTINGS, PING, GOAWAY and RST_STREAM, as
- * much as gRPC over plaintext loopback needs and no more (no TLS, no
- * priorities, no server push). It replaces Deno's `node:http2` under the
- * client: that one costs about 170 µs of CPU per unary call here (a bare
- * request loop) and 6 µs per streamed message, this one 60 µs and 1.4 µs
- * (BENCHMARKS.md, the floor); loading it costs no `node:` module. Writes
- * resolve once the socket took the bytes, and DATA goes out only as the
- * peer's windows allow, so a client stream (a push) holds at most one frame
- * in memory whatever the file's size.
+ * An HTTP/2 connection (RFC 9113) over one Deno TCP socket, either end:
+ * framing, HPACK, flow control both ways, SETTINGS, PING, GOAWAY and
+ * RST_STREAM, as much as gRPC over plaintext loopback needs and no more (no
+ * TLS, no priorities, no server push). The client ({@linkcode H2Session.connect})
+ * and the daemon's gRPC server ({@linkcode H2Session.accept}) both run on it,
+ * in place of Deno's `node:http2`: that one costs about 170 µs of CPU per
+ * unary call here (a bare request loop) and 4–6 µs per streamed message, this
+ * one 60 µs and 1.7 µs (BENCHMARKS.md, the floor), and Deno 2.9.3's keeps
+ * about 3.5 KB of every closed connection on either side. Writes resolve
+ * once the socket took the bytes, and DATA goes out only as the peer's
+ * windows allow, so a push holds at most one frame in memory whatever the
+ * file's size.
  *
  * @example
  * ```ts ignore
@@ -23,7 +25,7 @@
  * @module
  */
 
-import { type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
+import { encodeHeaderBlock, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
 
 /** Frame types. */
 const DATA = 0, HEADERS = 1, RST_STREAM = 3, SETTINGS = 4, PUSH_PROMISE = 5, PING = 6;
@@ -39,6 +41,8 @@ export const H2_PROTOCOL_ERROR = 1;
 export const H2_FLOW_CONTROL_ERROR = 3;
 /** FRAME_SIZE_ERROR. */
 export const H2_FRAME_SIZE_ERROR = 6;
+/** REFUSED_STREAM: a stream opened after our GOAWAY, never processed. */
+export const H2_REFUSED_STREAM = 7;
 /** CANCEL: a call the client gave up on. */
 export const H2_CANCEL = 8;
 /** COMPRESSION_ERROR. */
@@ -49,11 +53,22 @@ const DEFAULT_WINDOW = 65_535;
 const MAX_WINDOW = 2 ** 31 - 1;
 /** The largest frame we accept (the protocol's default; we never raise it). */
 const MAX_FRAME_IN = 16_384;
-/** What each stream may send us before we read it: the bound on a paused stream's buffer. */
-const STREAM_WINDOW = 1 << 16;
+/**
+ * What each stream may send us before we read it: the bound on a paused
+ * stream's buffer. The client reads small messages (a larger window let a
+ * fast Decode stream pile up garbage); the daemon takes 4 MiB push frames.
+ */
+const STREAM_WINDOW = { client: 1 << 16, server: 1 << 20 } as const;
 /** What the whole connection may have in flight to us. */
 const CONNECTION_WINDOW = 1 << 26;
 const READ_BUFFER = 1 << 16;
+/** A handler for a server stream until its owner sets one. */
+const IGNORE: StreamHandler = {
+  onHeaders() {},
+  onData() {},
+  onReset() {},
+  onError() {},
+};
 /** The most DATA one socket write carries: a large message goes out in pieces through one reused buffer. */
 const WRITE_CHUNK = 1 << 18;
 
@@ -104,6 +119,8 @@ export class H2ProtocolError extends Error {
 export class H2Stream {
   /** Whether END_STREAM went out (or the stream was reset). */
   localEnded = false;
+  /** Whether the peer's END_STREAM arrived. */
+  remoteEnded = false;
   /** Whether the stream is over: ended both ways or reset. */
   closed = false;
   /** What we may still send (the peer's window for this stream). */
@@ -117,10 +134,30 @@ export class H2Stream {
   constructor(
     readonly session: H2Session,
     readonly id: number,
-    readonly handler: StreamHandler,
+    public handler: StreamHandler,
     sendWindow: number,
+    readonly recvWindow: number,
   ) {
     this.sendWindow = sendWindow;
+  }
+
+  /**
+   * Sends response headers (server side); `end` makes them a trailers-only response.
+   *
+   * @param fields The header fields, `:status` first.
+   * @param end Whether they end the stream.
+   */
+  respond(fields: HeaderField[], end = false): void {
+    this.session.sendHeaders(this, fields, end);
+  }
+
+  /**
+   * Ends the stream with trailers (server side).
+   *
+   * @param fields The trailer fields.
+   */
+  trailers(fields: HeaderField[]): void {
+    this.session.sendHeaders(this, fields, true);
   }
 
   /**
@@ -167,7 +204,7 @@ export class H2Stream {
   /** @internal Counts received DATA against this stream's window. */
   received(length: number): void {
     this.#unacked += length;
-    if (!this.#paused && this.#unacked >= STREAM_WINDOW / 4) this.#credit();
+    if (!this.#paused && this.#unacked >= this.recvWindow / 4) this.#credit();
   }
 
   /** @internal Wakes a writer waiting for window (or for the stream to close). */
@@ -208,9 +245,16 @@ export class H2Session {
   onIdle?: () => void;
   /** When bytes last arrived (ms, Date.now): the keepalive pings only quiet connections. */
   lastReadAt = Date.now();
-  /** Set once GOAWAY arrived: no new streams. */
+  /** Set once GOAWAY arrived (or, on the server, went out): no new streams. */
   goneAway = false;
   readonly #conn: Deno.TcpConn;
+  readonly #role: "client" | "server";
+  /** Server side: hears each new request stream. */
+  readonly #onStream?: (stream: H2Stream, fields: HeaderField[], end: boolean) => void;
+  /** Server side: the highest stream id the client opened. */
+  #lastPeerId = 0;
+  /** Server side: whether the client preface has been read. */
+  #prefaceRead = false;
   readonly #streams = new Map<number, H2Stream>();
   readonly #decoder = new HpackDecoder();
   #nextId = 1;
@@ -235,8 +279,15 @@ export class H2Session {
   #partial?: { id: number; end: boolean; chunks: Uint8Array[] };
   #refed = true;
 
-  private constructor(conn: Deno.TcpConn) {
+  private constructor(
+    conn: Deno.TcpConn,
+    role: "client" | "server",
+    onStream?: (stream: H2Stream, fields: HeaderField[], end: boolean) => void,
+  ) {
     this.#conn = conn;
+    this.#role = role;
+    this.#onStream = onStream;
+    this.#prefaceRead = role === "client";
     this.handshake = new Promise((resolve, reject) => {
       this.#settled = resolve;
       this.#unsettled = reject;
@@ -261,20 +312,48 @@ export class H2Session {
     // Nagle's algorithm would hold a small request until the daemon's delayed
     // ACK (about 40 ms per call); Deno leaves it on for TCP sockets.
     conn.setNoDelay(true);
-    const session = new H2Session(conn);
+    const session = new H2Session(conn, "client");
+    session.#start(PREFACE);
+    return session;
+  }
+
+  /**
+   * Serves one accepted connection: sends our SETTINGS (1 MiB per stream,
+   * 64 MiB for the connection), reads the client preface, and hands each new
+   * request stream to `onStream` (which sets the stream's handler).
+   *
+   * @param conn The accepted socket.
+   * @param onStream Hears each new stream with its request headers; `end` when they end it.
+   * @returns The session.
+   */
+  static accept(
+    conn: Deno.TcpConn,
+    onStream: (stream: H2Stream, fields: HeaderField[], end: boolean) => void,
+  ): H2Session {
+    conn.setNoDelay(true);
+    const session = new H2Session(conn, "server", onStream);
+    session.#start(new Uint8Array(0));
+    return session;
+  }
+
+  /** The stream window this side offers. */
+  get #recvWindow(): number {
+    return STREAM_WINDOW[this.#role];
+  }
+
+  #start(preface: Uint8Array): void {
     const settings = new Uint8Array(12);
     const view = new DataView(settings.buffer);
-    view.setUint16(0, 2); // ENABLE_PUSH
+    view.setUint16(0, 2); // ENABLE_PUSH (a server may send only 0 or nothing; 0 is harmless)
     view.setUint32(2, 0);
     view.setUint16(6, 4); // INITIAL_WINDOW_SIZE
-    view.setUint32(8, STREAM_WINDOW);
-    session.#enqueue(concat([
-      PREFACE,
-      frame(SETTINGS, 0, 0, settings),
+    view.setUint32(8, this.#recvWindow);
+    void this.#enqueue(concat([
+      preface,
+      frame(SETTINGS, 0, 0, this.#role === "server" ? settings.subarray(6) : settings),
       windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW),
     ]));
-    void session.#readLoop();
-    return session;
+    void this.#readLoop();
   }
 
   /** Whether the connection is gone. */
@@ -328,7 +407,7 @@ export class H2Session {
     const id = this.#nextId;
     this.#nextId += 2;
     if (this.#nextId > MAX_WINDOW) this.goneAway = true; // stream ids ran out: next call dials anew
-    const stream = new H2Stream(this, id, handler, this.#initialWindow);
+    const stream = new H2Stream(this, id, handler, this.#initialWindow, this.#recvWindow);
     this.#streams.set(id, stream);
     if (!this.#refed) {
       this.#refed = true;
@@ -393,11 +472,74 @@ export class H2Session {
       }
       this.#sendWindow -= room;
       stream.sendWindow -= room;
-      if (end && at === data.length) stream.localEnded = true;
-      await this.#enqueue(out);
+      const ending = end && at === data.length;
+      if (ending) stream.localEnded = true;
+      const written = this.#enqueue(out);
+      if (ending) this.#localEnd(stream);
+      await written;
     } while (at < data.length);
-    if (stream.localEnded && stream.closed) this.#forget(stream);
     return true;
+  }
+
+  /** @internal Sends HEADERS for `stream` (server responses and trailers). */
+  sendHeaders(stream: H2Stream, fields: HeaderField[], end: boolean): void {
+    if (stream.closed || stream.localEnded || this.#closed) return;
+    const block = encodeHeaderBlock(fields);
+    if (block.length > this.#maxFrame) {
+      // Split over CONTINUATION frames (a large grpc-status-details-bin).
+      const parts: Uint8Array[] = [];
+      for (let at = 0; at < block.length; at += this.#maxFrame) {
+        const piece = block.subarray(at, at + this.#maxFrame);
+        const last = at + this.#maxFrame >= block.length;
+        const type = at === 0 ? HEADERS : CONTINUATION;
+        const flags = (last ? END_HEADERS : 0) | (at === 0 && end ? END_STREAM : 0);
+        parts.push(frame(type, flags, stream.id, piece));
+      }
+      void this.#enqueue(concat(parts));
+    } else {
+      void this.#enqueue(frame(HEADERS, END_HEADERS | (end ? END_STREAM : 0), stream.id, block));
+    }
+    if (end) {
+      stream.localEnded = true;
+      this.#localEnd(stream);
+    }
+  }
+
+  /**
+   * Our END_STREAM went out. The stream is over once the peer's came too; a
+   * server that answered before the request ended stops it with NO_ERROR, as
+   * grpc-go does, so the client stops sending.
+   */
+  #localEnd(stream: H2Stream): void {
+    if (stream.remoteEnded) {
+      stream.closed = true;
+      this.#forget(stream);
+      this.#idle();
+      return;
+    }
+    if (this.#role === "server") {
+      stream.closed = true;
+      this.#forget(stream);
+      void this.#enqueue(rstFrame(stream.id, H2_NO_ERROR));
+      stream.wake();
+      this.#idle();
+    }
+  }
+
+  /**
+   * Sends GOAWAY: the client may finish the streams it opened but start no
+   * new one (server side, graceful stop). Closes at once when none is open.
+   *
+   * @param code The HTTP/2 error code (NO_ERROR for a graceful stop).
+   */
+  goaway(code = H2_NO_ERROR): void {
+    if (this.#closed || this.goneAway) return;
+    this.goneAway = true;
+    const payload = new Uint8Array(8);
+    new DataView(payload.buffer).setUint32(0, this.#lastPeerId);
+    new DataView(payload.buffer).setUint32(4, code);
+    const sent = this.#enqueue(frame(GOAWAY, 0, 0, payload));
+    if (this.#streams.size === 0) void sent.then(() => this.close());
   }
 
   /** @internal Sends RST_STREAM and forgets the stream. */
@@ -539,6 +681,19 @@ export class H2Session {
         this.lastReadAt = Date.now();
         let data: Uint8Array = buffer.subarray(0, n);
         if (pending) data = concat([pending, data]);
+        if (!this.#prefaceRead) {
+          if (data.length < PREFACE.length) {
+            pending = data.slice();
+            continue;
+          }
+          for (let i = 0; i < PREFACE.length; i++) {
+            if (data[i] !== PREFACE[i]) {
+              throw new H2ProtocolError("not an HTTP/2 client preface", H2_PROTOCOL_ERROR);
+            }
+          }
+          this.#prefaceRead = true;
+          data = data.subarray(PREFACE.length);
+        }
         const used = this.#frames(data);
         pending = used < data.length ? data.slice(used) : undefined;
         if (this.#closed) return;
@@ -675,15 +830,33 @@ export class H2Session {
       if (err instanceof HpackError) throw new H2ProtocolError(err.message, H2_COMPRESSION_ERROR);
       throw err;
     }
-    const stream = this.#streams.get(id);
+    let stream = this.#streams.get(id);
+    if (!stream && this.#role === "server" && id % 2 === 1 && id > this.#lastPeerId) {
+      this.#lastPeerId = id;
+      if (this.goneAway) {
+        void this.#enqueue(rstFrame(id, H2_REFUSED_STREAM));
+        return;
+      }
+      stream = new H2Stream(this, id, IGNORE, this.#initialWindow, this.#recvWindow);
+      this.#streams.set(id, stream);
+      if (end) this.#remoteEnd(stream);
+      this.#onStream!(stream, fields, end);
+      return;
+    }
     if (!stream) return;
     if (end) this.#remoteEnd(stream);
     stream.handler.onHeaders(fields, end);
     if (end) this.#idle();
   }
 
-  /** The daemon ended its side: the stream is over (a request still being sent is stopped with NO_ERROR). */
+  /**
+   * The peer ended its side. Client: the daemon's answer is complete, so the
+   * stream is over (a request still being sent is stopped with NO_ERROR).
+   * Server: the request is complete; the stream lives until we answer.
+   */
   #remoteEnd(stream: H2Stream): void {
+    stream.remoteEnded = true;
+    if (this.#role === "server" && !stream.localEnded) return;
     stream.closed = true;
     if (!stream.localEnded) {
       stream.localEnded = true;
