@@ -333,7 +333,7 @@ export class GrpcServer<S extends DescService> {
       });
       this.#sessions.set(session, id);
       session.onIdle = () => {
-        if (session.goneAway) session.close();
+        if (session.goneAway) session.end(); // after a graceful stop's GOAWAY
       };
       session.onClose = () => {
         this.#sessions.delete(session);

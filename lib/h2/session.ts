@@ -538,8 +538,14 @@ export class H2Session {
     const payload = new Uint8Array(8);
     new DataView(payload.buffer).setUint32(0, this.#lastPeerId);
     new DataView(payload.buffer).setUint32(4, code);
-    const sent = this.#enqueue(frame(GOAWAY, 0, 0, payload));
-    if (this.#streams.size === 0) void sent.then(() => this.close());
+    void this.#enqueue(frame(GOAWAY, 0, 0, payload));
+    if (this.#streams.size === 0) this.end();
+  }
+
+  /** Closes the connection once everything queued so far was written (the last trailers of a graceful stop). */
+  end(): void {
+    if (this.#closed) return;
+    void this.#enqueue(new Uint8Array(0)).then(() => this.close());
   }
 
   /** @internal Sends RST_STREAM and forgets the stream. */

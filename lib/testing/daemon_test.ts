@@ -88,6 +88,30 @@ Deno.test("the lease names the daemon while it runs and is removed on stop", asy
   assert.equal(await exists(daemon.dataRoot), false, "the temporary data root is removed");
 });
 
+Deno.test("stop() is graceful: a decode in flight finishes (GOAWAY), a new connection is refused", async () => {
+  const daemon = await startTestDaemon({ reply: "a b c d e f g h", chunkDelayMs: 30 });
+  await using conn = dial(daemon.endpoint, daemon.instanceId);
+  const { handle } = await conn.rpc.openSession({
+    ownerInstanceId: daemon.instanceId,
+    modelName: "m",
+    path: MODEL,
+  });
+  const texts: string[] = [];
+  const decoding = (async () => {
+    for await (const c of conn.rpc.decode({ handle, config: { maxTokens: 0 } })) texts.push(c.text);
+  })();
+  await waitFor(() => texts.length >= 2);
+  const stopped = daemon.stop();
+  await decoding; // the stream that was open when GOAWAY went out completes
+  assert.equal(texts.join(""), "a b c d e f g h");
+  await stopped;
+  using late = dial(daemon.endpoint, "");
+  await assert.rejects(
+    () => late.rpc.health({}),
+    (err) => ConnectError.from(err).code === Code.Unavailable,
+  );
+});
+
 Deno.test("stop() releases the lease but keeps a caller's data root", async () => {
   const root = await Deno.makeTempDir({ prefix: "modeld-test-root-" });
   try {
