@@ -78,7 +78,7 @@ export interface StreamHandler {
   onHeaders(fields: HeaderField[], end: boolean): void;
   /** A DATA payload (a copy the handler may keep); `end` when it ends the stream. */
   onData(chunk: Uint8Array, end: boolean): void;
-  /** The daemon reset the stream with this HTTP/2 error code. */
+  /** The peer reset the stream with this HTTP/2 error code. */
   onReset(code: number): void;
   /** The connection failed or went away before the stream ended. */
   onError(err: Error): void;
@@ -173,7 +173,7 @@ export class H2Stream {
     return this.session.writeData(this, data, end);
   }
 
-  /** Stops returning read credit (the reader is behind); HTTP/2 flow control then stops the daemon. */
+  /** Stops returning read credit (the reader is behind); HTTP/2 flow control then stops the peer. */
   pause(): void {
     this.#paused = true;
   }
@@ -235,7 +235,7 @@ export class H2Stream {
  * ```
  */
 export class H2Session {
-  /** Resolves once the daemon acknowledged our SETTINGS; rejects if the connection closes first. */
+  /** Resolves once the peer acknowledged our SETTINGS; rejects if the connection closes first. */
   readonly handshake: Promise<void>;
   /** Called once with what GOAWAY said; open streams above `lastStreamId` were never processed. */
   onGoaway?: (code: number, lastStreamId: number, debug: Uint8Array) => void;
@@ -704,7 +704,9 @@ export class H2Session {
         pending = used < data.length ? data.slice(used) : undefined;
         if (this.#closed) return;
       }
-      this.#teardown(new Error("the daemon closed the connection"));
+      this.#teardown(
+        new Error(`the ${this.#role === "client" ? "daemon" : "client"} closed the connection`),
+      );
     } catch (err) {
       if (this.#closed) return;
       if (err instanceof H2ProtocolError) this.close(err, err.code);
