@@ -304,7 +304,12 @@ export class GrpcServer<S extends DescService> {
    * ```
    */
   listen(host: string, port: number): Promise<string> {
-    const listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    let listener: Deno.TcpListener;
+    try {
+      listener = Deno.listen({ hostname: host, port, transport: "tcp" });
+    } catch (err) {
+      return Promise.reject(err); // a port in use: the caller's await throws, as before
+    }
     this.#listener = listener;
     this.#accepting = this.#accept(listener);
     const addr = listener.addr;
