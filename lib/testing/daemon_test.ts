@@ -112,6 +112,31 @@ Deno.test("stop() is graceful: a decode in flight finishes (GOAWAY), a new conne
   );
 });
 
+Deno.test("a client that does not speak HTTP/2 is closed with GOAWAY; the daemon keeps serving", async () => {
+  await using daemon = await startTestDaemon();
+  const port = Number(daemon.endpoint.split(":").at(-1));
+  const raw = await Deno.connect({ hostname: "127.0.0.1", port });
+  await raw.write(new TextEncoder().encode("GET / HTTP/1.1\r\nHost: modeld\r\n\r\n"));
+  const received: number[] = [];
+  const buf = new Uint8Array(1024);
+  for (let n; (n = await raw.read(buf).catch(() => null)) !== null;) {
+    received.push(...buf.subarray(0, n));
+  }
+  raw.close();
+  // SETTINGS, WINDOW_UPDATE, then GOAWAY with PROTOCOL_ERROR (frame type 7, code 1).
+  const frames: { type: number; payload: number[] }[] = [];
+  for (let at = 0; at + 9 <= received.length;) {
+    const length = (received[at] << 16) | (received[at + 1] << 8) | received[at + 2];
+    frames.push({ type: received[at + 3], payload: received.slice(at + 9, at + 9 + length) });
+    at += 9 + length;
+  }
+  const goaway = frames.find((f) => f.type === 7);
+  assert.ok(goaway, `frames ${frames.map((f) => f.type)}`);
+  assert.equal(goaway.payload[7], 1);
+  using conn = dial(daemon.endpoint, "");
+  assert.equal((await conn.rpc.health({})).ready, true);
+});
+
 Deno.test("stop() releases the lease but keeps a caller's data root", async () => {
   const root = await Deno.makeTempDir({ prefix: "modeld-test-root-" });
   try {
