@@ -107,8 +107,9 @@ export class H2ProtocolError extends Error {
 }
 
 /**
- * One request stream. Its responses reach the {@linkcode StreamHandler}
- * given to {@linkcode H2Session.request}.
+ * One stream: a request the client opened ({@linkcode H2Session.request}),
+ * or one the server accepted ({@linkcode H2Session.accept}). What the peer
+ * sends on it reaches its {@linkcode StreamHandler}.
  *
  * @example
  * ```ts ignore
@@ -163,10 +164,10 @@ export class H2Stream {
   /**
    * Sends `data` as DATA frames, as the windows allow; resolves once the
    * socket took the last frame. Returns early (nothing more sent) when the
-   * stream closed meanwhile: the daemon answered or reset it.
+   * stream closed meanwhile: the peer answered (or stopped) it, or reset it.
    *
    * @param data The bytes.
-   * @param end Whether they end the request (END_STREAM).
+   * @param end Whether they end our side of the stream (END_STREAM).
    * @returns Whether everything was sent.
    */
   write(data: Uint8Array, end: boolean): Promise<boolean> {
@@ -226,7 +227,8 @@ export class H2Stream {
 }
 
 /**
- * One HTTP/2 connection, client side.
+ * One HTTP/2 connection, either end: {@linkcode H2Session.connect} dials
+ * (client), {@linkcode H2Session.accept} serves an accepted socket (server).
  *
  * @example
  * ```ts ignore
