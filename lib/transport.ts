@@ -114,38 +114,6 @@ export interface Connection extends Disposable, AsyncDisposable {
 }
 
 /**
- * Turns a lease endpoint (`host:port`, `[v6]:port`) into a base URL.
- *
- * @param endpoint The lease's `meta.endpoint`.
- * @returns `http://host:port`.
- *
- * @example
- * ```ts
- * import { endpointUrl } from "./transport.ts";
- * console.assert(endpointUrl("[::1]:9") === "http://[::1]:9");
- * ```
- */
-export function endpointUrl(endpoint: string): string {
-  return parseEndpoint(endpoint).url;
-}
-
-/**
- * The host part of an endpoint, as `--allow-net` wants it.
- *
- * @param endpoint `host:port` or `[v6]:port`.
- * @returns The host without port.
- *
- * @example
- * ```ts
- * import { endpointHost } from "./transport.ts";
- * console.assert(endpointHost("127.0.0.1:40517") === "127.0.0.1");
- * ```
- */
-export function endpointHost(endpoint: string): string {
-  return parseEndpoint(endpoint).dialHost;
-}
-
-/**
  * Opens a connection (lazily: the TCP dial happens on the first call).
  *
  * @param endpoint The daemon's `host:port`.
