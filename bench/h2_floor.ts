@@ -18,6 +18,7 @@ import http2 from "node:http2";
 import process from "node:process";
 import { RemoteNode } from "../mod.ts";
 import { dial } from "../lib/transport.ts";
+import { envelopeOf as envelope } from "../lib/envelope.ts";
 import { encodeHeaderBlock } from "../lib/h2/hpack.ts";
 import { H2Session } from "../lib/h2/session.ts";
 import { startBenchPeer } from "./workloads.ts";
@@ -40,17 +41,35 @@ const raw = http2.connect(`http://${peer.endpoint}`);
 const own = await H2Session.connect("127.0.0.1", Number(peer.endpoint.split(":").at(-1)));
 await own.handshake;
 
-function envelope(json: string): Uint8Array {
-  const body = new TextEncoder().encode(json);
-  const out = new Uint8Array(5 + body.length);
-  new DataView(out.buffer).setUint32(1, body.length);
-  out.set(body, 5);
-  return out;
-}
 const healthBody = envelope("{}");
 const decodeBody = envelope(
   JSON.stringify({ handle: session.handle, config: { MaxTokens: TOKENS } }),
 );
+
+/** Counts whole envelopes in a byte stream: framing only, no parsing. */
+function envelopeCounter(): { push: (chunk: Uint8Array) => void; messages: number } {
+  const counter = {
+    messages: 0,
+    pending: new Uint8Array(0),
+    push: (chunk: Uint8Array) => {
+      let buf = chunk;
+      if (counter.pending.length > 0) {
+        buf = new Uint8Array(counter.pending.length + chunk.length);
+        buf.set(counter.pending);
+        buf.set(chunk, counter.pending.length);
+      }
+      let at = 0;
+      while (buf.length - at >= 5) {
+        const len = new DataView(buf.buffer, buf.byteOffset + at, 5).getUint32(1);
+        if (buf.length - at < 5 + len) break;
+        at += 5 + len;
+        counter.messages++;
+      }
+      counter.pending = buf.slice(at);
+    },
+  };
+  return counter;
+}
 
 /** One call on the bare session: write the envelope, count whole envelopes, wait for close. */
 function rawCall(path: string, body: Uint8Array, fenced: boolean): Promise<number> {
@@ -63,26 +82,10 @@ function rawCall(path: string, body: Uint8Array, fenced: boolean): Promise<numbe
     };
     if (fenced) headers["x-contenox-owner-instance"] = peer.instanceId;
     const stream = raw.request(headers);
-    let messages = 0;
-    let pending = new Uint8Array(0);
-    stream.on("data", (chunk: Uint8Array) => {
-      let buf = chunk;
-      if (pending.length > 0) {
-        buf = new Uint8Array(pending.length + chunk.length);
-        buf.set(pending);
-        buf.set(chunk, pending.length);
-      }
-      let at = 0;
-      while (buf.length - at >= 5) {
-        const len = new DataView(buf.buffer, buf.byteOffset + at, 5).getUint32(1);
-        if (buf.length - at < 5 + len) break;
-        at += 5 + len;
-        messages++;
-      }
-      pending = buf.slice(at);
-    });
+    const counter = envelopeCounter();
+    stream.on("data", counter.push);
     stream.on("error", reject);
-    stream.on("close", () => resolve(messages));
+    stream.on("close", () => resolve(counter.messages));
     stream.end(body);
   });
 }
@@ -100,28 +103,14 @@ function ownCall(path: string, body: Uint8Array, fenced: boolean): Promise<numbe
   if (fenced) fields.push(["x-contenox-owner-instance", peer.instanceId]);
   const block = encodeHeaderBlock(fields);
   return new Promise((resolve, reject) => {
-    let messages = 0;
-    let pending = new Uint8Array(0);
+    const counter = envelopeCounter();
     own.request(
       block,
       {
-        onHeaders: (_fields, end) => end && resolve(messages),
+        onHeaders: (_fields, end) => end && resolve(counter.messages),
         onData: (chunk, end) => {
-          let buf = chunk;
-          if (pending.length > 0) {
-            buf = new Uint8Array(pending.length + chunk.length);
-            buf.set(pending);
-            buf.set(chunk, pending.length);
-          }
-          let at = 0;
-          while (buf.length - at >= 5) {
-            const len = new DataView(buf.buffer, buf.byteOffset + at, 5).getUint32(1);
-            if (buf.length - at < 5 + len) break;
-            at += 5 + len;
-            messages++;
-          }
-          pending = buf.slice(at);
-          if (end) resolve(messages);
+          counter.push(chunk);
+          if (end) resolve(counter.messages);
         },
         onReset: (code) => reject(new Error(`reset ${code}`)),
         onError: reject,

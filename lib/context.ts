@@ -35,6 +35,7 @@ import type {
   PrefixInput,
   SuffixInput,
 } from "../gen/contenox/transport/v1/compute_pb.ts";
+import { concatBytes } from "./bytes.ts";
 import { InvalidArgumentError } from "./errors.ts";
 import type { WireInit } from "./wire_init.ts";
 
@@ -338,7 +339,7 @@ export async function buildContext(
   // The messages are written out as protobuf-es's create() makes them (proto3:
   // $typeName, then every field in order, zero when unset, an unset message
   // field absent), so that building a context loads no generated code.
-  const stableBytes = concat(stableParts, stableLen);
+  const stableBytes = concatBytes(stableParts, stableLen);
   const manifest: ContextManifest = {
     $typeName: "contenox.transport.v1.ContextManifest",
     profileId: identity.profileId,
@@ -699,16 +700,6 @@ function checkText(s: string, where: string): void {
         "(fix the string, e.g. with s.toWellFormed())",
     );
   }
-}
-
-function concat(parts: Uint8Array[], len: number): Uint8Array {
-  const out = new Uint8Array(len);
-  let o = 0;
-  for (const p of parts) {
-    out.set(p, o);
-    o += p.length;
-  }
-  return out;
 }
 
 async function sha256Hex(bytes: Uint8Array): Promise<string> {

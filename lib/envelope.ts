@@ -55,6 +55,30 @@ export function encodeEnvelope<D extends DescMessage>(
 }
 
 /**
+ * An envelope around payload bytes as they are (raw JSON text from a test or
+ * a hand-rolled client); {@linkcode encodeEnvelope} writes a message instead.
+ *
+ * @param payload The payload, or text to encode as UTF-8.
+ * @param flags The flags byte (1 = compressed; modeld refuses it).
+ * @returns Prefix and payload in one array.
+ *
+ * @example
+ * ```ts
+ * import { envelopeOf } from "./envelope.ts";
+ * const bytes = envelopeOf("{}");
+ * console.assert(bytes.length === 7 && bytes[4] === 2 && bytes[5] === 0x7b);
+ * ```
+ */
+export function envelopeOf(payload: Uint8Array | string, flags = 0): Uint8Array {
+  const data = typeof payload === "string" ? new TextEncoder().encode(payload) : payload;
+  const out = new Uint8Array(ENVELOPE_PREFIX_BYTES + data.length);
+  out[0] = flags;
+  new DataView(out.buffer).setUint32(1, data.length);
+  out.set(data, ENVELOPE_PREFIX_BYTES);
+  return out;
+}
+
+/**
  * A length prefix above the limit, refused when it arrives (before the
  * payload is buffered), as grpc-go does.
  *

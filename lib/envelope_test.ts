@@ -1,17 +1,9 @@
 import assert from "node:assert/strict";
-import { EnvelopeSplitter, EnvelopeTooLargeError } from "./envelope.ts";
+import { envelopeOf, EnvelopeSplitter, EnvelopeTooLargeError } from "./envelope.ts";
 
 /** A deterministic generator, so a failure can be replayed. */
 function rng(seed: number): () => number {
   return () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
-}
-
-function envelope(flags: number, payload: Uint8Array): Uint8Array {
-  const out = new Uint8Array(5 + payload.length);
-  out[0] = flags;
-  new DataView(out.buffer).setUint32(1, payload.length);
-  out.set(payload, 5);
-  return out;
 }
 
 Deno.test("EnvelopeSplitter: any chunking of a stream gives back the same messages, in order", () => {
@@ -24,7 +16,7 @@ Deno.test("EnvelopeSplitter: any chunking of a stream gives back the same messag
       const payload = Uint8Array.from({ length: size }, () => Math.floor(random() * 256));
       const flags = random() < 0.1 ? 1 : 0;
       messages.push({ flags, payload });
-      parts.push(envelope(flags, payload));
+      parts.push(envelopeOf(payload, flags));
     }
     const stream = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
     parts.reduce((at, p) => (stream.set(p, at), at + p.length), 0);
@@ -50,13 +42,13 @@ Deno.test("EnvelopeSplitter: any chunking of a stream gives back the same messag
 Deno.test("EnvelopeSplitter: a prefix above the limit is refused before its payload arrives; a tail stays buffered", () => {
   const splitter = new EnvelopeSplitter(10);
   const seen: number[] = [];
-  splitter.push(envelope(0, new Uint8Array(3)), (_f, d) => seen.push(d.length));
+  splitter.push(envelopeOf(new Uint8Array(3)), (_f, d) => seen.push(d.length));
   assert.deepEqual(seen, [3]);
   assert.throws(
-    () => splitter.push(envelope(0, new Uint8Array(11)).subarray(0, 5), () => {}),
+    () => splitter.push(envelopeOf(new Uint8Array(11)).subarray(0, 5), () => {}),
     EnvelopeTooLargeError,
   );
   const tail = new EnvelopeSplitter(10);
-  tail.push(envelope(0, new Uint8Array(4)).subarray(0, 7), () => assert.fail("not whole"));
+  tail.push(envelopeOf(new Uint8Array(4)).subarray(0, 7), () => assert.fail("not whole"));
   assert.equal(tail.buffered, 7);
 });

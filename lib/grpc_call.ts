@@ -26,7 +26,7 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { validateResponse, validateTrailer } from "@connectrpc/connect/protocol-grpc";
 import { EnvelopeSplitter, EnvelopeTooLargeError } from "./envelope.ts";
 import { encodeHeaderBlock, type HeaderField } from "./h2/hpack.ts";
-import type { H2Stream, StreamHandler } from "./h2/session.ts";
+import { H2_CANCEL, type H2Stream, type StreamHandler } from "./h2/session.ts";
 import { reconcileStatusDetails } from "./status_details.ts";
 import { markDropped, markUnprocessed } from "./transport_marks.ts";
 
@@ -70,8 +70,6 @@ export interface CallTarget {
   maxBytes: number;
 }
 
-/** HTTP/2 CANCEL: a call the client gave up on. */
-const H2_CANCEL = 8;
 /** Read-ahead before the stream is paused (HTTP/2 flow control then stops the daemon). */
 const QUEUE_HIGH_WATER = 64;
 

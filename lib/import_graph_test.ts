@@ -7,6 +7,7 @@
  * only edges with code that are not dynamic are followed.
  */
 import assert from "node:assert/strict";
+import { denoInfo } from "./testing/_test_support.ts";
 
 const ROOT = new URL("../", import.meta.url);
 const GEN = new URL("gen/", ROOT).href;
@@ -26,13 +27,7 @@ interface InfoModule {
 async function staticGraph(...entries: string[]): Promise<Set<string>> {
   const seen = new Set<string>();
   for (const entry of entries) {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["info", "--json", entry],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    const info = JSON.parse(new TextDecoder().decode(out.stdout)) as {
+    const info = await denoInfo(entry) as {
       modules: InfoModule[];
       redirects: Record<string, string>;
     };

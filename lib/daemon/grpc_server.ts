@@ -45,9 +45,10 @@ import { anyPack } from "@bufbuild/protobuf/wkt";
 import { Code } from "@connectrpc/connect";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
+import { concatBytes } from "../bytes.ts";
 import { encodeEnvelope, EnvelopeSplitter, EnvelopeTooLargeError } from "../envelope.ts";
 import type { HeaderField } from "../h2/hpack.ts";
-import { H2Session, type H2Stream, type StreamHandler } from "../h2/session.ts";
+import { H2_INTERNAL_ERROR, H2Session, type H2Stream, type StreamHandler } from "../h2/session.ts";
 import { goIntProblem, quoteUnsafeIntegers } from "../go_json.ts";
 import type { WireStatus } from "./sentinels.ts";
 
@@ -737,8 +738,6 @@ class RequestBody implements StreamHandler, AsyncIterable<Uint8Array> {
 
 /** Request bytes buffered before the stream is paused: two 4 MiB push frames. */
 const BODY_HIGH_WATER = 8 << 20;
-/** HTTP/2 INTERNAL_ERROR, for a call whose handler failed outside the gRPC status path. */
-const H2_INTERNAL_ERROR = 2;
 
 function statusFields(status: WireStatus): HeaderField[] {
   const out: HeaderField[] = [
@@ -877,18 +876,6 @@ function parseGoJson<D extends DescMessage>(
 
 function lowerFirst(s: string): string {
   return s.charAt(0).toLowerCase() + s.slice(1);
-}
-
-function concatBytes(parts: Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const p of parts) size += p.length;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 function bytesToBase64(bytes: Uint8Array): string {

@@ -25,6 +25,7 @@
  * @module
  */
 
+import { concatBytes } from "../bytes.ts";
 import { encodeHeaderBlock, type HeaderField, HpackDecoder, HpackError } from "./hpack.ts";
 
 /** Frame types. */
@@ -37,6 +38,8 @@ const END_STREAM = 0x1, ACK = 0x1, END_HEADERS = 0x4, PADDED = 0x8, PRIORITY = 0
 export const H2_NO_ERROR = 0;
 /** PROTOCOL_ERROR. */
 export const H2_PROTOCOL_ERROR = 1;
+/** INTERNAL_ERROR: the server failed outside the gRPC status path. */
+export const H2_INTERNAL_ERROR = 2;
 /** FLOW_CONTROL_ERROR. */
 export const H2_FLOW_CONTROL_ERROR = 3;
 /** FRAME_SIZE_ERROR. */
@@ -350,7 +353,7 @@ export class H2Session {
     view.setUint32(2, 0);
     view.setUint16(6, 4); // INITIAL_WINDOW_SIZE
     view.setUint32(8, this.#recvWindow);
-    void this.#enqueue(concat([
+    void this.#enqueue(concatBytes([
       preface,
       frame(SETTINGS, 0, 0, this.#role === "server" ? settings.subarray(6) : settings),
       windowUpdateFrame(0, CONNECTION_WINDOW - DEFAULT_WINDOW),
@@ -497,7 +500,7 @@ export class H2Session {
         const flags = (last ? END_HEADERS : 0) | (at === 0 && end ? END_STREAM : 0);
         parts.push(frame(type, flags, stream.id, piece));
       }
-      void this.#enqueue(concat(parts));
+      void this.#enqueue(concatBytes(parts));
     } else {
       void this.#enqueue(frame(HEADERS, END_HEADERS | (end ? END_STREAM : 0), stream.id, block));
     }
@@ -668,7 +671,7 @@ export class H2Session {
         const waiters = this.#outDone;
         this.#out = [];
         this.#outDone = [];
-        const bytes = parts.length === 1 ? parts[0] : concat(parts);
+        const bytes = parts.length === 1 ? parts[0] : concatBytes(parts);
         for (let at = 0; at < bytes.length;) at += await this.#conn.write(bytes.subarray(at));
         for (const resolve of waiters) resolve();
       }
@@ -688,7 +691,7 @@ export class H2Session {
         if (n === null) break;
         this.lastReadAt = Date.now();
         let data: Uint8Array = buffer.subarray(0, n);
-        if (pending) data = concat([pending, data]);
+        if (pending) data = concatBytes([pending, data]);
         if (!this.#prefaceRead) {
           if (data.length < PREFACE.length) {
             pending = data.slice();
@@ -764,7 +767,7 @@ export class H2Session {
         partial.chunks.push(payload.slice());
         if (flags & END_HEADERS) {
           this.#partial = undefined;
-          this.#onHeaderBlock(id, concat(partial.chunks), partial.end);
+          this.#onHeaderBlock(id, concatBytes(partial.chunks), partial.end);
         }
         return;
       }
@@ -993,16 +996,4 @@ function rstFrame(id: number, code: number): Uint8Array {
   const payload = new Uint8Array(4);
   new DataView(payload.buffer).setUint32(0, code);
   return frame(RST_STREAM, 0, id, payload);
-}
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out = new Uint8Array(n);
-  n = 0;
-  for (const p of parts) {
-    out.set(p, n);
-    n += p.length;
-  }
-  return out;
 }

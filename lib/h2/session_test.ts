@@ -8,6 +8,7 @@
 
 import assert from "node:assert/strict";
 import { Code, ConnectError } from "@connectrpc/connect";
+import { envelopeOf as envelope } from "../envelope.ts";
 import { dial } from "../transport.ts";
 import { isConnectionDrop, isUnprocessed } from "../transport_marks.ts";
 import { RemoteNode } from "../client.ts";
@@ -106,14 +107,6 @@ function frame(
   out[4] = flags;
   new DataView(out.buffer).setUint32(5, id);
   out.set(body, 9);
-  return out;
-}
-
-function envelope(json: string): Uint8Array {
-  const body = new TextEncoder().encode(json);
-  const out = new Uint8Array(5 + body.length);
-  new DataView(out.buffer).setUint32(1, body.length);
-  out.set(body, 5);
   return out;
 }
 

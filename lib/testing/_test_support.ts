@@ -1,5 +1,5 @@
 /**
- * Helpers shared by the test daemon's own tests (not published).
+ * Helpers shared by the tests (not published).
  *
  * @module
  */
@@ -23,6 +23,22 @@ export async function rejects(promise: Promise<unknown>): Promise<ConnectError> 
 }
 
 export { exists } from "../daemon/model_store.ts";
+
+/**
+ * `deno info --json ENTRY`, parsed: the module graph Deno resolves for `entry`.
+ *
+ * @param entry A module path, relative to the working directory.
+ * @returns The parsed JSON.
+ */
+export async function denoInfo(entry: string): Promise<Record<string, unknown>> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json", entry],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return JSON.parse(new TextDecoder().decode(out.stdout));
+}
 
 /**
  * A model file that exists (the test daemon refuses a missing `path`, as the

@@ -10,7 +10,7 @@ import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import { isLive, readLease } from "../lease.ts";
 import { CONTENT_TYPE, dial, FENCE_HEADER } from "../transport.ts";
-import { EnvelopeSplitter } from "../envelope.ts";
+import { envelopeOf as envelope, EnvelopeSplitter } from "../envelope.ts";
 import { encodeHeaderBlock } from "../h2/hpack.ts";
 import { H2Session } from "../h2/session.ts";
 import { startTestDaemon } from "./daemon.ts";
@@ -57,14 +57,6 @@ function rawCall(
       req.end(body);
     });
   }
-}
-
-function envelope(json: string): Uint8Array {
-  const data = new TextEncoder().encode(json);
-  const out = new Uint8Array(5 + data.length);
-  new DataView(out.buffer).setUint32(1, data.length);
-  out.set(data, 5);
-  return out;
 }
 
 Deno.test("the lease names the daemon while it runs and is removed on stop", async () => {

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { serve } from "../../daemon.ts";
 import { syntheticGguf } from "../../lib/daemon/llama/synthetic_gguf.ts";
 import { readLease } from "../../lib/lease.ts";
+import { denoInfo } from "../../lib/testing/_test_support.ts";
 import {
   buildContext,
   ContextOverflowError,
@@ -517,13 +518,7 @@ Deno.test("structured output and parser protocols: a JSON Schema constrains the 
 
 Deno.test("importing the client (mod.ts) loads no engine module: node-llama-cpp is only in the daemon's graph", async () => {
   const graph = async (entry: string) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["info", "--json", entry],
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    assert.ok(out.success, new TextDecoder().decode(out.stderr));
-    const info = JSON.parse(new TextDecoder().decode(out.stdout));
+    const info = await denoInfo(entry);
     return JSON.stringify(info.npmPackages ?? {}) + JSON.stringify(info.modules ?? []);
   };
   assert.doesNotMatch(await graph("mod.ts"), /node-llama-cpp/);

@@ -11,6 +11,7 @@ import {
   OpenSessionRequestSchema,
   PrefixStatusSchema,
 } from "../../gen/contenox/transport/v1/compute_pb.ts";
+import { envelopeOf } from "../../lib/envelope.ts";
 import { goJson, quoteUnsafeIntegers } from "../../lib/go_json.ts";
 import {
   ContextOverflowError,
@@ -150,10 +151,7 @@ async function rawUnary(endpoint: string, fence: string, method: string, json: s
   const { connect } = await import("node:http2");
   const session = connect(`http://${endpoint}`);
   try {
-    const body = new TextEncoder().encode(json);
-    const frame = new Uint8Array(5 + body.length);
-    new DataView(frame.buffer).setUint32(1, body.length);
-    frame.set(body, 5);
+    const frame = envelopeOf(json);
     const req = session.request({
       ":method": "POST",
       ":path": `/contenox.transport.v1.Compute/${method}`,

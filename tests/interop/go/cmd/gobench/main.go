@@ -268,15 +268,25 @@ func (w *workloads) health(ctx context.Context, n int) (float64, error) {
 	return micros(time.Since(start)) / float64(n), nil
 }
 
-func (w *workloads) prefixWarm(ctx context.Context, n int) (float64, error) {
+// openWarm opens a session and warms the turn prefix (the first step of prefixWarm, turns and decode).
+func (w *workloads) openWarm(ctx context.Context) (transport.Session, error) {
 	s, err := w.c.OpenSession(ctx, openReq())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s.EnsurePrefix(ctx, transport.PrefixInput{Text: turnPrefix}); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (w *workloads) prefixWarm(ctx context.Context, n int) (float64, error) {
+	s, err := w.openWarm(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer s.Close()
-	if _, err := s.EnsurePrefix(ctx, transport.PrefixInput{Text: turnPrefix}); err != nil {
-		return 0, err
-	}
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		st, err := s.EnsurePrefix(ctx, transport.PrefixInput{Text: turnPrefix})
@@ -293,11 +303,8 @@ func (w *workloads) prefixWarm(ctx context.Context, n int) (float64, error) {
 func (w *workloads) turns(ctx context.Context, n int) (float64, error) {
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		s, err := w.c.OpenSession(ctx, openReq())
+		s, err := w.openWarm(ctx)
 		if err != nil {
-			return 0, err
-		}
-		if _, err := s.EnsurePrefix(ctx, transport.PrefixInput{Text: turnPrefix}); err != nil {
 			return 0, err
 		}
 		if _, err := s.PrefillSuffix(ctx, transport.SuffixInput{Text: turnSuffix}); err != nil {
@@ -318,14 +325,11 @@ func (w *workloads) turns(ctx context.Context, n int) (float64, error) {
 }
 
 func (w *workloads) decode(ctx context.Context, n int) (float64, error) {
-	s, err := w.c.OpenSession(ctx, openReq())
+	s, err := w.openWarm(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer s.Close()
-	if _, err := s.EnsurePrefix(ctx, transport.PrefixInput{Text: turnPrefix}); err != nil {
-		return 0, err
-	}
 	total := 0
 	start := time.Now()
 	for i := 0; i < n; i++ {
