@@ -50,7 +50,7 @@ export interface Endpoint {
   readonly dialHost: string;
   /** `dialHost:port`, what `Deno.permissions` is asked about. */
   readonly authority: string;
-  /** `http://dialHost:port`, the base URL of the HTTP/2 connection. */
+  /** `http://dialHost:port`: the endpoint as a URL, which a URL parser leaves as it is. */
   readonly url: string;
 }
 

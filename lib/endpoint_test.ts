@@ -77,7 +77,7 @@ Deno.test("parseEndpoint fuzz: 20000 endpoint-like strings parse to a dialable U
     }
     try {
       const ep = parseEndpoint(s);
-      const url = new URL(ep.url); // what the transport dials
+      const url = new URL(ep.url); // a URL parser must not rewrite the host
       assert.equal(`${url.hostname}:${url.port || "80"}`, ep.authority, s);
       assert.ok(ep.port >= 1 && ep.port <= 65535);
       ok++;
