@@ -18,16 +18,21 @@
  *
  * Method: the parent spawns this script as children, `--side=inproc` and
  * `--side=daemon` alternately, `--rounds` of each. A child loads the model
- * once and runs `--turns` turns; the first turn is reported as cold (model
- * load, full prompt prefill), the rest as warm. A turn is: the stable prefix
- * (system message; kept in the KV cache across turns, as modeld's
- * EnsurePrefix does), the suffix (user message plus the generation prompt),
- * then a greedy decode of up to `--max-tokens` tokens that stops at end of
- * generation. The daemon child serves a fresh data root under `.cache/tmp`
- * with `serve()`, keeps it up, and opens a fresh session per turn through
- * `ModeldClient`. The in-process child does what the daemon's engine does:
- * `evaluateWithoutGeneratingNewTokens` for the prompt, then erases the last
- * prompt token and `evaluate([last], sampler)` for fresh logits.
+ * once and runs `--turns` turns of one conversation, then one turn of a new
+ * conversation; the first turn is reported as cold (model load, full prompt
+ * prefill, fresh processes), the rest of the first conversation's as warm,
+ * and the last as a new conversation in running processes (nothing reused
+ * but the template's opening tokens). A turn is: the stable prefix (system
+ * message; kept in the KV cache across turns, as modeld's EnsurePrefix does),
+ * the suffix (user message plus the generation prompt), then a greedy decode
+ * of up to `--max-tokens` tokens that stops at end of generation. The daemon
+ * child serves a fresh data root under `.cache/tmp` with `serve()`, keeps it
+ * up, and opens a fresh session per turn through `ModeldClient`. The
+ * in-process child does what the daemon's engine does: it tokenizes the
+ * prefix and the prompt text inside the prefill's clock,
+ * `evaluateWithoutGeneratingNewTokens` for the tokens not already resident,
+ * then erases the last prompt token and `evaluate([last], sampler)` for
+ * fresh logits. It renders no template (the daemon renders twice).
  *
  * In both children `LlamaContextSequence.prototype.evaluate` is wrapped
  * (at run time, in the bench process; lib/ is unchanged) to time every
@@ -68,14 +73,31 @@ const THREADS = Number(flag("threads", String(navigator.hardwareConcurrency)));
 const NUM_CTX = 2048;
 /** The engine's batch (modeld's default). */
 const BATCH = 512;
-/** The system message (the stable prefix). */
-const SYSTEM = "You are a helpful assistant.";
-/** The user message: asks for a long answer so both sides run to `--max-tokens`. */
-const USER = "Write a long story about a dragon.";
+/** A system + user conversation; the user asks for a long answer so turns run to `--max-tokens`. */
+interface Conversation {
+  system: string;
+  user: string;
+}
+/** The conversation of the cold and warm turns (the system message is the stable prefix). */
+const CHAT: Conversation = {
+  system: "You are a helpful assistant.",
+  user: "Write a long story about a dragon.",
+};
+/**
+ * The last turn's: a new conversation in running processes, so nothing is
+ * reused but the template's opening tokens (the same on both sides).
+ */
+const NEW_CHAT: Conversation = {
+  system: "You are a poet who writes in plain words.",
+  user: "Write a long poem about the sea at night.",
+};
 /** The stable prefix as the GGUF's ChatML template renders it alone. */
-const PREFIX_TEXT = `<|im_start|>system\n${SYSTEM}<|im_end|>\n`;
+const prefixText = (c: Conversation) => `<|im_start|>system\n${c.system}<|im_end|>\n`;
 /** The whole prompt with the generation prompt, as the daemon renders it. */
-const PROMPT_TEXT = `${PREFIX_TEXT}<|im_start|>user\n${USER}<|im_end|>\n<|im_start|>assistant\n`;
+const promptText = (c: Conversation) =>
+  `${prefixText(c)}<|im_start|>user\n${c.user}<|im_end|>\n<|im_start|>assistant\n`;
+/** Turn `i` of `turns`: the cold turn and the warm ones on {@linkcode CHAT}, then one on {@linkcode NEW_CHAT}. */
+const conversationOf = (i: number, turns: number) => i === turns ? NEW_CHAT : CHAT;
 /** What the daemon's sampler gets for `temperature: 0`: greedy alone (top-k/p/min-p change nothing). */
 const SAMPLER: SequenceEvaluateOptions = { temperature: 0, seed: 0 };
 /** The permissions children run with (the parent's, scoped). */
@@ -272,7 +294,7 @@ async function procStats(): Promise<{ vmHwmKb: number; cpuMs: number }> {
  * The in-process child: node-llama-cpp directly, the daemon engine's calls.
  *
  * @param variant A key of {@linkcode VARIANTS}.
- * @param turns Turns to run.
+ * @param turns Turns of the first conversation (one on a new conversation follows).
  * @param maxTokens Decode limit.
  * @returns The child's result (without memory/CPU).
  */
@@ -303,13 +325,15 @@ async function runInproc(
     tokenPredictor: v.predictor ? new InputLookupTokenPredictor() : undefined,
   });
   const loadMs = performance.now() - t0;
-  const prefix = model.tokenize(PREFIX_TEXT, true);
-  const full = model.tokenize(PROMPT_TEXT, true);
   const out: Turn[] = [];
   let resident: Token[] = [];
-  for (let i = 0; i < turns; i++) {
-    // Prefill: keep the resident prefix (as EnsurePrefix does), evaluate the rest.
+  for (let i = 0; i <= turns; i++) {
+    const chat = conversationOf(i, turns);
+    // Prefill: tokenize the prompt (as any program with a text prompt must), keep the
+    // resident prefix (as EnsurePrefix does), evaluate the rest.
     const p0 = performance.now();
+    const prefix = model.tokenize(prefixText(chat), true);
+    const full = model.tokenize(promptText(chat), true);
     let keep = 0;
     while (keep < prefix.length && resident[keep] === prefix[keep]) keep++;
     if (seq.nextTokenIndex > keep) {
@@ -373,7 +397,7 @@ async function runInproc(
  * Client turns against the daemon on `dataRoot`: a fresh session per turn.
  *
  * @param dataRoot The daemon's data root.
- * @param turns Turns to run.
+ * @param turns Turns of the first conversation (one on a new conversation follows).
  * @param maxTokens Decode limit.
  * @returns The first OpenSession's time and the turns.
  */
@@ -385,11 +409,12 @@ async function clientTurns(
   const out: Turn[] = [];
   let loadMs = 0;
   await using client = new ModeldClient({ dataRoot });
-  const ctx = await buildContext([
-    { role: "system", content: SYSTEM },
-    { role: "user", content: USER },
-  ]);
-  for (let i = 0; i < turns; i++) {
+  for (let i = 0; i <= turns; i++) {
+    const chat = conversationOf(i, turns);
+    const ctx = await buildContext([
+      { role: "system", content: chat.system },
+      { role: "user", content: chat.user },
+    ]);
     const o0 = performance.now();
     await using session = await client.openSession(
       { name: "smol", type: "llama", path: modelPath() },
@@ -441,7 +466,7 @@ async function clientTurns(
  * whose turns are reported. With `remote` the evaluate timings of this
  * process cover the grandchild's decodes.
  *
- * @param turns Turns to run.
+ * @param turns Turns of the first conversation (one on a new conversation follows).
  * @param maxTokens Decode limit.
  * @param remote Run the client in a separate process.
  * @returns The child's result (without memory/CPU).
@@ -570,8 +595,10 @@ interface Row {
   judge?: (inproc: number, daemon: number) => boolean;
 }
 
-/** Warm turns (all but the first) of a child. */
-const warm = (r: ChildResult) => r.turns.slice(1);
+/** Warm turns (all on {@linkcode CHAT} but the first) of a child. */
+const warm = (r: ChildResult) => r.turns.slice(1, -1);
+/** The turn on {@linkcode NEW_CHAT}, in running processes. */
+const fresh = (r: ChildResult) => r.turns[r.turns.length - 1];
 /** Decode tokens per second after the first chunk (chunks after the first / time). */
 const decodeRate = (t: Turn) => ((t.chunks - 1) * 1000) / t.afterFirstMs;
 /** Tokens per second over the whole decode call (modeld-comparable). */
@@ -596,6 +623,17 @@ const ROWS: Row[] = [
   {
     label: "Cold prompt throughput, tokens/s",
     pick: (r) => [(r.turns[0].promptTokens * 1000) / r.turns[0].prefillMs],
+    target: "≥ 0.9×",
+    judge: (i, d) => d / i >= 0.9,
+  },
+  {
+    label: "New conversation in running processes: prefill, ms",
+    pick: (r) => [fresh(r).prefillMs],
+  },
+  { label: "New conversation prompt tokens", pick: (r) => [fresh(r).promptTokens] },
+  {
+    label: "New conversation prompt throughput, tokens/s",
+    pick: (r) => [(fresh(r).promptTokens * 1000) / fresh(r).prefillMs],
     target: "≥ 0.9×",
     judge: (i, d) => d / i >= 0.9,
   },
@@ -724,9 +762,11 @@ async function main(): Promise<void> {
       );
     }
   }
-  const a = inproc[0].turns[0].text;
-  const same = [...inproc, ...daemon, ...remote].every((r) => r.turns.every((t) => t.text === a));
-  const turns = inproc[0].turns.length;
+  const texts = inproc[0].turns.map((t) => t.text);
+  const same = [...inproc, ...daemon, ...remote].every((r) =>
+    r.turns.every((t, i) => t.text === texts[i])
+  );
+  const turns = inproc[0].turns.length - 1;
   console.log(
     `Model ${
       modelPath().split("/").pop()
@@ -734,7 +774,9 @@ async function main(): Promise<void> {
       `greedy, max ${
         flag("max-tokens", "128")
       } tokens; ${rounds} rounds × ${turns} turns per side ` +
-      `(turn 1 = cold); same generated text on both sides: ${same ? "yes" : "NO"}; ` +
+      `(turn 1 = cold) + 1 new conversation; same generated text on both sides: ${
+        same ? "yes" : "NO"
+      }; ` +
       `load average ${fmt(load0)} → ${fmt(Deno.loadavg()[0])}.\n`,
   );
   console.log("Client in its own process (as the CLI and user scripts run):\n");

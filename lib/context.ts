@@ -840,13 +840,33 @@ function compareUtf8(a: string, b: string): number {
  * ```
  */
 export async function manifestDigest(manifest: ContextManifestInit): Promise<string> {
+  const bytes = manifestDigestInput(manifest);
+  return bytes === undefined ? "" : await sha256Hex(bytes);
+}
+
+/**
+ * What {@linkcode manifestDigest} hashes: Go's compact JSON of the manifest
+ * as UTF-8, or `undefined` for a zero manifest (whose digest is `""`). For a
+ * caller with its own synchronous SHA-256 (the daemon).
+ *
+ * @param manifest The manifest (a message or an initialiser).
+ * @returns The bytes to hash, or `undefined`.
+ *
+ * @example
+ * ```ts
+ * import { manifestDigestInput } from "./context.ts";
+ * console.assert(manifestDigestInput({}) === undefined);
+ * console.assert(manifestDigestInput({ backend: "llama" })![0] === 0x7b); // "{"
+ * ```
+ */
+export function manifestDigestInput(manifest: ContextManifestInit): Uint8Array | undefined {
   if (
     !manifest.backend && !manifest.profileId && !manifest.modelDigest && !manifest.promptFormat &&
     !manifest.promptTemplateDigest && !manifest.runtimeDigest && !manifest.stableByteHash
   ) {
-    return ""; // contextasm/manifest.go:189-197,445-451
+    return undefined; // contextasm/manifest.go:189-197,445-451
   }
-  return await sha256Hex(new TextEncoder().encode(manifestGoJson(manifest)));
+  return new TextEncoder().encode(manifestGoJson(manifest));
 }
 
 /**

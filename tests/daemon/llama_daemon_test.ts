@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { serve } from "../../daemon.ts";
-import { syntheticGguf } from "../../lib/daemon/llama/synthetic_gguf.ts";
+import { CHATML_TEMPLATE, syntheticGguf } from "../../lib/daemon/llama/synthetic_gguf.ts";
 import { readLease } from "../../lib/lease.ts";
 import { denoInfo } from "../../lib/testing/_test_support.ts";
 import {
@@ -208,6 +208,29 @@ Deno.test("context_overflow carries real counts at the prefix, suffix and decode
     32,
     "the window is full, not shifted",
   );
+});
+
+Deno.test("a template that refuses a system message still loads (the load's warm-up evaluates nothing); the refusal reaches only the call that sends one", async () => {
+  const root = await tempRoot();
+  const model = join(root, "nosys.gguf");
+  const refuse = "{% if messages[0]['role'] == 'system' %}" +
+    "{{ raise_exception('System role not supported') }}{% endif %}";
+  await Deno.writeFile(model, syntheticGguf({ chatTemplate: refuse + CHATML_TEMPLATE }));
+  {
+    await using _daemon = await serve({ dataRoot: root, threads: THREADS, idleTtlMs: 0 });
+    await using client = new ModeldClient({ dataRoot: root });
+    await using session = await client.openSession({ name: "nosys", type: "llama", path: model });
+    const fresh = await session.explainContext();
+    assert.equal(fresh.residentTokens, 0);
+    assert.equal(fresh.physicalPrefillCalls, 0);
+    const turn = await chat(session, [{ role: "user", content: "Hi" }], 4);
+    assert.ok(turn.evaluated > 0, "a user-only conversation is served");
+    await assert.rejects(
+      chat(session, [{ role: "system", content: "Be terse." }, { role: "user", content: "Hi" }]),
+      /System role not supported/,
+    );
+  }
+  await Deno.remove(root, { recursive: true });
 });
 
 Deno.test("a missing or non-GGUF model is model_load_failed, and Status says why", async () => {

@@ -246,7 +246,7 @@ export class LlamaEngine implements Engine {
         flashAttention: spec.config.flashAttn ? true : "auto",
         createSignal: signal,
       });
-      return new LlamaSession({
+      const session = new LlamaSession({
         model,
         context,
         template: new ChatTemplate(facts.chatTemplate, facts),
@@ -255,6 +255,8 @@ export class LlamaEngine implements Engine {
         scratchDir: this.#scratchDir,
         reasoningFormat: spec.config.reasoningFormat,
       });
+      session.primePromptPath();
+      return session;
     } catch (err) {
       await model.dispose();
       throw new ServiceError(

@@ -17,6 +17,7 @@
 import { Template } from "@huggingface/jinja";
 import { createHash } from "node:crypto";
 import type { ContextManifest } from "../../../gen/contenox/transport/v1/compute_pb.ts";
+import { type ContextManifestInit, manifestDigestInput } from "../../context.ts";
 import { ServiceError } from "../sentinels.ts";
 
 /** ChatML, llama.cpp's fallback when a model ships no template. */
@@ -295,4 +296,23 @@ export function hashTokenIds(tokens: readonly number[]): string {
   const buf = new DataView(new ArrayBuffer(tokens.length * 8));
   tokens.forEach((t, i) => buf.setBigUint64(i * 8, BigInt(t), true));
   return createHash("sha256").update(new Uint8Array(buf.buffer)).digest("hex");
+}
+
+/**
+ * The manifest's `ManifestDigest` (the client's `manifestDigest`), computed
+ * synchronously: `crypto.subtle` hops to a worker thread and back, which took
+ * 0.3–1.8 ms per call in a fresh daemon (0.15 ms warm) on a path that answers
+ * every EnsurePrefix and PrefillSuffix.
+ *
+ * @param manifest The manifest.
+ * @returns Lowercase hex, or `""` for a zero manifest.
+ *
+ * @example
+ * ```ts ignore
+ * console.log(manifestDigestNow(create(ContextManifestSchema)) === "");
+ * ```
+ */
+export function manifestDigestNow(manifest: ContextManifestInit): string {
+  const bytes = manifestDigestInput(manifest);
+  return bytes === undefined ? "" : createHash("sha256").update(bytes).digest("hex");
 }

@@ -35,7 +35,6 @@ import {
   type SessionSnapshot,
   type SuffixInput,
 } from "../../../gen/contenox/transport/v1/compute_pb.ts";
-import { manifestDigest } from "../../context.ts";
 import type {
   ContextReportInit,
   DecodeChunkInit,
@@ -54,6 +53,7 @@ import {
   type ChatTemplate,
   commonPrefix,
   hashTokenIds,
+  manifestDigestNow,
   stableMessages,
   volatileMessages,
 } from "./prompt.ts";
@@ -144,6 +144,35 @@ export class LlamaSession implements EngineSession {
         },
       },
     });
+  }
+
+  /**
+   * Runs the prompt path once on a throwaway conversation, evaluating
+   * nothing: a fresh daemon's first template render, tokenization and
+   * hashes cost 3–4 ms of JIT warm-up, which otherwise land on the first
+   * prompt (llama.cpp's own server warms up at load for the same reason).
+   * A template that refuses the conversation is left for the real one to
+   * report.
+   *
+   * @example
+   * ```ts ignore
+   * session.primePromptPath(); // at load, before the handle is returned
+   * ```
+   */
+  primePromptPath(): void {
+    const msgs: ChatMessage[] = [
+      { role: "system", content: "You are a helpful assistant." },
+      { role: "user", content: "Hello." },
+    ];
+    try {
+      const prefix = this.#template.render(msgs.slice(0, 1), { addGenerationPrompt: false });
+      const prompt = this.#template.render(msgs, { addGenerationPrompt: true });
+      const a = this.#tokenize(prefix, this.#addBos);
+      const b = this.#tokenize(prompt, this.#addBos);
+      commonPrefix(a, b);
+      hashTokenIds(a);
+      manifestDigestNow({ backend: "llama", stableByteHash: hashTokenIds(b) });
+    } catch { /* the template's own error reaches the caller that sends such a conversation */ }
   }
 
   /** The window, in tokens. */
@@ -303,7 +332,7 @@ export class LlamaSession implements EngineSession {
       availableTokens: this.#numCtx - this.#resident.length,
       stableByteHash: manifest.stableByteHash,
       stableTokenHash,
-      manifestDigest: await manifestDigest(manifest),
+      manifestDigest: manifestDigestNow(manifest),
     };
   }
 
@@ -368,7 +397,7 @@ export class LlamaSession implements EngineSession {
       prefixTokens: this.#prefixLen,
       residentTokens: this.#resident.length,
       availableTokens: this.#numCtx - this.#resident.length,
-      manifestDigest: await manifestDigest(this.#manifest),
+      manifestDigest: manifestDigestNow(this.#manifest),
     };
   }
 
@@ -585,7 +614,7 @@ export class LlamaSession implements EngineSession {
       availableTokens: this.#numCtx - this.#resident.length,
       stableByteHash: this.#manifest.stableByteHash,
       stableTokenHash: this.#manifest.stableTokenHash,
-      manifestDigest: await manifestDigest(this.#manifest),
+      manifestDigest: manifestDigestNow(this.#manifest),
       manifest: this.#manifest,
       closed: this.#closed,
       fatalError: this.#fatal,
