@@ -58,8 +58,11 @@
 import {
   getLlama,
   InputLookupTokenPredictor,
+  type Llama,
+  type LlamaContext,
   type LlamaContextOptions,
   LlamaContextSequence,
+  type LlamaModel,
   type SequenceEvaluateOptions,
   type Token,
 } from "node-llama-cpp";
@@ -91,6 +94,36 @@ const NEW_CHAT: Conversation = {
   system: "You are a poet who writes in plain words.",
   user: "Write a long poem about the sea at night.",
 };
+/**
+ * A new conversation with a long prompt (about 400 tokens): the daemon's
+ * cost per prompt is fixed (two RPCs, two template renders), so its share
+ * falls as prompts grow.
+ */
+const LONG_CHAT: Conversation = {
+  system: "You are a careful reader who answers at length.",
+  user: [
+    "Read this passage, then retell it as a long story.",
+    "The lighthouse stood on a rock at the end of a narrow causeway that the sea covered twice a day.",
+    "Its keeper, an old man called Tomas, had lived there for thirty years, and in all that time he",
+    "had never once let the lamp go out. Every evening he climbed the one hundred and twelve steps,",
+    "trimmed the wick, polished the great lens with a soft cloth, and wound the clockwork that turned",
+    "the light. Every morning he wrote in his log the weather, the ships he had seen, and the birds",
+    "that had rested on the gallery rail. In winter the storms came from the west, and the waves",
+    "broke so high against the tower that spray rattled on the lantern glass a hundred feet above",
+    "the rock. In summer the sea was calm and green, and children from the village walked across the",
+    "causeway at low tide to bring him bread, cheese and letters. He kept the letters in a tin box",
+    "under his bed, and on quiet nights he read them again by the light of a small oil lamp. One",
+    "autumn a young woman arrived with a bag of tools and a letter from the harbour board. The light",
+    "was to be made electric, the letter said, and the keeper was to teach her everything he knew",
+    "before the work began. Tomas read the letter twice, folded it carefully, and put it in the tin",
+    "box with the others. Then he made tea, and they sat together at the small table by the window",
+    "while the tide came in over the causeway and the first lights of the fishing boats appeared on",
+    "the darkening water. He showed her how to read the clouds, how to hear a change in the wind",
+    "before it came, and how to keep the lens clean with nothing but water, vinegar and patience.",
+  ].join(" "),
+};
+/** The conversations, by index (the interleaved child names them by index). */
+const CHATS = [CHAT, NEW_CHAT, LONG_CHAT];
 /** The stable prefix as the GGUF's ChatML template renders it alone. */
 const prefixText = (c: Conversation) => `<|im_start|>system\n${c.system}<|im_end|>\n`;
 /** The whole prompt with the generation prompt, as the daemon renders it. */
@@ -117,6 +150,8 @@ interface Turn {
   promptTokens: number;
   /** Prefill wall time (EnsurePrefix + PrefillSuffix for the daemon). */
   prefillMs: number;
+  /** Of that, time inside node-llama-cpp's `evaluateWithoutGeneratingNewTokens`. */
+  prefillEvalMs: number;
   /** Decode call start to the first non-empty chunk. */
   ttftMs: number;
   /** Tokens generated (the daemon's: resident growth from ExplainContext). */
@@ -200,21 +235,39 @@ const DAEMON_VARIANTS: Record<string, string> = {
   "daemon-remote-client": "daemon in one process, client in another",
 };
 
-/** Per-process totals of the wrapped `evaluate` generators. */
-const evalStats = { ms: 0, steps: 0 };
+/**
+ * Per-process totals of the wrapped `evaluate` generators (`ms`, `steps`)
+ * and of `evaluateWithoutGeneratingNewTokens` while `prefilling` (`prefillMs`:
+ * from the start of a turn's prefill to its decode's first `evaluate`).
+ */
+const evalStats = { ms: 0, steps: 0, prefillMs: 0, prefilling: false };
 
 /**
  * Wraps `LlamaContextSequence.prototype.evaluate` so every `next()` of the
- * returned generator adds its duration to {@linkcode evalStats}. Runs in the
- * bench process only; the library code is untouched.
+ * returned generator adds its duration to {@linkcode evalStats}, and
+ * `evaluateWithoutGeneratingNewTokens` likewise. Runs in the bench process
+ * only; the library code is untouched.
  */
 function instrumentEvaluate(): void {
   const proto = LlamaContextSequence.prototype;
+  const prefill = proto.evaluateWithoutGeneratingNewTokens;
+  proto.evaluateWithoutGeneratingNewTokens = async function (
+    this: LlamaContextSequence,
+    ...args: Parameters<LlamaContextSequence["evaluateWithoutGeneratingNewTokens"]>
+  ) {
+    const t = performance.now();
+    try {
+      return await prefill.apply(this, args);
+    } finally {
+      if (evalStats.prefilling) evalStats.prefillMs += performance.now() - t;
+    }
+  };
   const original = proto.evaluate;
   proto.evaluate = function (
     this: LlamaContextSequence,
     ...args: Parameters<LlamaContextSequence["evaluate"]>
   ) {
+    evalStats.prefilling = false;
     const gen = original.apply(this, args);
     const wrapped = {
       async next(value?: void | Token | Token[]) {
@@ -291,68 +344,100 @@ async function procStats(): Promise<{ vmHwmKb: number; cpuMs: number }> {
 }
 
 /**
- * The in-process child: node-llama-cpp directly, the daemon engine's calls.
- *
- * @param variant A key of {@linkcode VARIANTS}.
- * @param turns Turns of the first conversation (one on a new conversation follows).
- * @param maxTokens Decode limit.
- * @returns The child's result (without memory/CPU).
+ * node-llama-cpp driven directly with the daemon engine's calls: one model,
+ * one context, one sequence, whose tokens persist across turns.
  */
-async function runInproc(
-  variant: string,
-  turns: number,
-  maxTokens: number,
-): Promise<Omit<ChildResult, "rssBytes" | "vmHwmKb" | "cpuMs" | "wallMs">> {
-  const v = VARIANTS[variant];
-  if (!v) throw new Error(`unknown variant ${variant}`);
-  const t0 = performance.now();
-  const llama = await getLlama(CPU_LLAMA);
-  const model = await llama.loadModel({ modelPath: modelPath(), gpuLayers: 0, useMmap: true });
-  const context = await model.createContext({
-    contextSize: NUM_CTX,
-    batchSize: BATCH,
-    sequences: 1,
-    threads: THREADS,
-    flashAttention: "auto",
-    ...v.context,
-  });
-  const seq = context.getSequence({
-    contextShift: {
-      strategy: () => {
-        throw new Error("context shift");
+class Inproc implements AsyncDisposable {
+  /** Model load + context, ms. */
+  readonly loadMs: number;
+  readonly #llama: Llama;
+  readonly #model: LlamaModel;
+  readonly #context: LlamaContext;
+  readonly #seq: LlamaContextSequence;
+  readonly #sampler: SequenceEvaluateOptions;
+  #resident: Token[] = [];
+
+  private constructor(
+    parts: { llama: Llama; model: LlamaModel; context: LlamaContext; seq: LlamaContextSequence },
+    sampler: SequenceEvaluateOptions,
+    loadMs: number,
+  ) {
+    this.#llama = parts.llama;
+    this.#model = parts.model;
+    this.#context = parts.context;
+    this.#seq = parts.seq;
+    this.#sampler = sampler;
+    this.loadMs = loadMs;
+  }
+
+  /**
+   * Loads the model and creates the context.
+   *
+   * @param variant A key of {@linkcode VARIANTS}.
+   * @returns The loaded side.
+   */
+  static async open(variant: string): Promise<Inproc> {
+    const v = VARIANTS[variant];
+    if (!v) throw new Error(`unknown variant ${variant}`);
+    const t0 = performance.now();
+    const llama = await getLlama(CPU_LLAMA);
+    const model = await llama.loadModel({ modelPath: modelPath(), gpuLayers: 0, useMmap: true });
+    const context = await model.createContext({
+      contextSize: NUM_CTX,
+      batchSize: BATCH,
+      sequences: 1,
+      threads: THREADS,
+      flashAttention: "auto",
+      ...v.context,
+    });
+    const seq = context.getSequence({
+      contextShift: {
+        strategy: () => {
+          throw new Error("context shift");
+        },
       },
-    },
-    tokenPredictor: v.predictor ? new InputLookupTokenPredictor() : undefined,
-  });
-  const loadMs = performance.now() - t0;
-  const out: Turn[] = [];
-  let resident: Token[] = [];
-  for (let i = 0; i <= turns; i++) {
-    const chat = conversationOf(i, turns);
+      tokenPredictor: v.predictor ? new InputLookupTokenPredictor() : undefined,
+    });
+    return new Inproc({ llama, model, context, seq }, v.sampler, performance.now() - t0);
+  }
+
+  /**
+   * One turn: prefill what the sequence lacks, then a greedy decode.
+   *
+   * @param chat The conversation.
+   * @param maxTokens Decode limit.
+   * @returns The turn's measurements.
+   */
+  async turn(chat: Conversation, maxTokens: number): Promise<Turn> {
+    const model = this.#model;
+    const seq = this.#seq;
     // Prefill: tokenize the prompt (as any program with a text prompt must), keep the
     // resident prefix (as EnsurePrefix does), evaluate the rest.
     const p0 = performance.now();
+    const prefillEval0 = evalStats.prefillMs;
+    evalStats.prefilling = true;
     const prefix = model.tokenize(prefixText(chat), true);
     const full = model.tokenize(promptText(chat), true);
     let keep = 0;
-    while (keep < prefix.length && resident[keep] === prefix[keep]) keep++;
+    while (keep < prefix.length && this.#resident[keep] === prefix[keep]) keep++;
     if (seq.nextTokenIndex > keep) {
       await seq.eraseContextTokenRanges([{ start: keep, end: seq.nextTokenIndex }]);
     }
-    resident = resident.slice(0, keep);
+    const resident = this.#resident.slice(0, keep);
     const todo = full.slice(keep);
     for (let j = 0; j < todo.length; j += BATCH) {
       await seq.evaluateWithoutGeneratingNewTokens(todo.slice(j, j + BATCH));
     }
     resident.push(...todo);
     const prefillMs = performance.now() - p0;
+    const prefillEvalMs = evalStats.prefillMs - prefillEval0;
     // Decode: re-evaluate the last prompt token for fresh logits, then sample.
     const evalMs0 = evalStats.ms;
     const evalSteps0 = evalStats.steps;
     const d0 = performance.now();
     const last = resident[resident.length - 1];
     await seq.eraseContextTokenRanges([{ start: resident.length - 1, end: seq.nextTokenIndex }]);
-    const it = seq.evaluate([last], v.sampler);
+    const it = seq.evaluate([last], this.#sampler);
     let tokens = 0;
     let chunks = 0;
     let first = 0;
@@ -373,10 +458,11 @@ async function runInproc(
     }
     await it.return();
     const end = performance.now();
-    resident = seq.contextTokens.slice();
-    out.push({
+    this.#resident = seq.contextTokens.slice();
+    return {
       promptTokens: todo.length,
       prefillMs,
+      prefillEvalMs,
       ttftMs: first - d0,
       tokens,
       chunks,
@@ -385,12 +471,100 @@ async function runInproc(
       evalMs: evalStats.ms - evalMs0,
       evalSteps: evalStats.steps - evalSteps0,
       text: model.detokenize(generated),
-    });
+    };
   }
-  await context.dispose();
-  await model.dispose();
-  await llama.dispose();
-  return { side: "inproc", variant, loadMs, turns: out };
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#context.dispose();
+    await this.#model.dispose();
+    await this.#llama.dispose();
+  }
+}
+
+/**
+ * The in-process child: node-llama-cpp directly, the daemon engine's calls.
+ *
+ * @param variant A key of {@linkcode VARIANTS}.
+ * @param turns Turns of the first conversation (one on a new conversation follows).
+ * @param maxTokens Decode limit.
+ * @returns The child's result (without memory/CPU).
+ */
+async function runInproc(
+  variant: string,
+  turns: number,
+  maxTokens: number,
+): Promise<Omit<ChildResult, "rssBytes" | "vmHwmKb" | "cpuMs" | "wallMs">> {
+  await using side = await Inproc.open(variant);
+  const out: Turn[] = [];
+  for (let i = 0; i <= turns; i++) out.push(await side.turn(conversationOf(i, turns), maxTokens));
+  return { side: "inproc", variant, loadMs: side.loadMs, turns: out };
+}
+
+/**
+ * One turn through the daemon: a fresh session, EnsurePrefix, PrefillSuffix,
+ * a greedy Decode.
+ *
+ * @param client The client.
+ * @param chat The conversation.
+ * @param maxTokens Decode limit.
+ * @returns The OpenSession's time and the turn's measurements.
+ */
+async function clientTurn(
+  client: ModeldClient,
+  chat: Conversation,
+  maxTokens: number,
+): Promise<{ openMs: number; turn: Turn }> {
+  const ctx = await buildContext([
+    { role: "system", content: chat.system },
+    { role: "user", content: chat.user },
+  ]);
+  const o0 = performance.now();
+  await using session = await client.openSession(
+    { name: "smol", type: "llama", path: modelPath() },
+    { config: { numCtx: NUM_CTX, numThreads: THREADS } },
+  );
+  const openMs = performance.now() - o0;
+  const p0 = performance.now();
+  const prefillEval0 = evalStats.prefillMs;
+  evalStats.prefilling = true;
+  const ps = await session.ensurePrefix(ctx.prefix);
+  const ss = await session.prefillSuffix(ctx.suffix);
+  const prefillMs = performance.now() - p0;
+  const prefillEvalMs = evalStats.prefillMs - prefillEval0;
+  const evalMs0 = evalStats.ms;
+  const evalSteps0 = evalStats.steps;
+  const d0 = performance.now();
+  let chunks = 0;
+  let first = 0;
+  let lastAt = 0;
+  let text = "";
+  for await (const d of session.decode({ maxTokens, temperature: 0 })) {
+    if (!d.text) continue;
+    chunks++;
+    text += d.text;
+    lastAt = performance.now();
+    if (first === 0) first = lastAt;
+  }
+  const end = performance.now();
+  const evalMs = evalStats.ms - evalMs0;
+  const evalSteps = evalStats.steps - evalSteps0;
+  const report = await session.explainContext();
+  return {
+    openMs,
+    turn: {
+      promptTokens: ps.prefilledTokens + ss.suffixTokens,
+      prefillMs,
+      prefillEvalMs,
+      ttftMs: first - d0,
+      tokens: report.residentTokens - ss.residentTokens,
+      chunks,
+      afterFirstMs: lastAt - first,
+      decodeWallMs: end - d0,
+      evalMs,
+      evalSteps,
+      text,
+    },
+  };
 }
 
 /**
@@ -410,51 +584,9 @@ async function clientTurns(
   let loadMs = 0;
   await using client = new ModeldClient({ dataRoot });
   for (let i = 0; i <= turns; i++) {
-    const chat = conversationOf(i, turns);
-    const ctx = await buildContext([
-      { role: "system", content: chat.system },
-      { role: "user", content: chat.user },
-    ]);
-    const o0 = performance.now();
-    await using session = await client.openSession(
-      { name: "smol", type: "llama", path: modelPath() },
-      { config: { numCtx: NUM_CTX, numThreads: THREADS } },
-    );
-    if (i === 0) loadMs = performance.now() - o0;
-    const p0 = performance.now();
-    const ps = await session.ensurePrefix(ctx.prefix);
-    const ss = await session.prefillSuffix(ctx.suffix);
-    const prefillMs = performance.now() - p0;
-    const evalMs0 = evalStats.ms;
-    const evalSteps0 = evalStats.steps;
-    const d0 = performance.now();
-    let chunks = 0;
-    let first = 0;
-    let lastAt = 0;
-    let text = "";
-    for await (const d of session.decode({ maxTokens, temperature: 0 })) {
-      if (!d.text) continue;
-      chunks++;
-      text += d.text;
-      lastAt = performance.now();
-      if (first === 0) first = lastAt;
-    }
-    const end = performance.now();
-    const evalMs = evalStats.ms - evalMs0;
-    const evalSteps = evalStats.steps - evalSteps0;
-    const report = await session.explainContext();
-    out.push({
-      promptTokens: ps.prefilledTokens + ss.suffixTokens,
-      prefillMs,
-      ttftMs: first - d0,
-      tokens: report.residentTokens - ss.residentTokens,
-      chunks,
-      afterFirstMs: lastAt - first,
-      decodeWallMs: end - d0,
-      evalMs,
-      evalSteps,
-      text,
-    });
+    const { openMs, turn } = await clientTurn(client, conversationOf(i, turns), maxTokens);
+    if (i === 0) loadMs = openMs;
+    out.push(turn);
   }
   return { loadMs, turns: out };
 }
@@ -500,6 +632,150 @@ async function runDaemon(
   }
 }
 
+/** What an interleaved child prints: both sides' warm turns, taken in turn. */
+interface InterleavedResult {
+  variant: "local-client" | "remote-client";
+  inproc: Turn[];
+  daemon: Turn[];
+}
+
+/**
+ * The interleaved child: node-llama-cpp in-process and the daemon (`serve()`)
+ * in one process, one warm turn on each in turn (which goes first alternates),
+ * so both sides share the process, its memory layout and the machine's
+ * moment: from one process to the next, decode speed on this VM moves by up
+ * to a third. The client runs in this process or, with `remote`, in a
+ * grandchild (`--side=client-stdio`) that runs one turn per line it reads.
+ * Turn 1 of each side is dropped (cold).
+ *
+ * @param turns Turns per side, the cold one included.
+ * @param maxTokens Decode limit.
+ * @param remote Run the client in a separate process.
+ * @returns Both sides' warm turns.
+ */
+async function runInterleaved(
+  turns: number,
+  maxTokens: number,
+  remote: boolean,
+): Promise<InterleavedResult> {
+  await using inproc = await Inproc.open("engine");
+  const dataRoot = `${Deno.cwd()}/.cache/tmp/engine-bench-${Deno.pid}`;
+  await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+  try {
+    await using _daemon = await serve({ dataRoot, threads: THREADS, idleTtlMs: 0 });
+    await using client = new ModeldClient({ dataRoot });
+    let daemonTurn = async (chat: Conversation) => (await clientTurn(client, chat, maxTokens)).turn;
+    let grandchild: Deno.ChildProcess | undefined;
+    if (remote) {
+      grandchild = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          ...CHILD_PERMISSIONS,
+          new URL(import.meta.url).pathname,
+          "--side=client-stdio",
+          `--data-root=${dataRoot}`,
+          `--max-tokens=${maxTokens}`,
+        ],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      const writer = grandchild.stdin.getWriter();
+      const lines = readLines(grandchild.stdout);
+      daemonTurn = async (chat: Conversation) => {
+        // The grandchild's decode runs in this process: time it here.
+        const ms0 = evalStats.ms;
+        const steps0 = evalStats.steps;
+        const prefill0 = evalStats.prefillMs;
+        evalStats.prefilling = true;
+        await writer.write(new TextEncoder().encode(`${CHATS.indexOf(chat)}\n`));
+        const { value, done } = await lines.next();
+        if (done) throw new Error("the client grandchild ended early");
+        const turn = JSON.parse(value) as Turn;
+        return {
+          ...turn,
+          prefillEvalMs: evalStats.prefillMs - prefill0,
+          evalMs: evalStats.ms - ms0,
+          evalSteps: evalStats.steps - steps0,
+        };
+      };
+      const out: InterleavedResult = { variant: "remote-client", inproc: [], daemon: [] };
+      try {
+        await interleave(turns, (chat) => inproc.turn(chat, maxTokens), daemonTurn, out);
+      } finally {
+        await writer.close();
+        await grandchild.status;
+      }
+      return out;
+    }
+    const out: InterleavedResult = { variant: "local-client", inproc: [], daemon: [] };
+    await interleave(turns, (chat) => inproc.turn(chat, maxTokens), daemonTurn, out);
+    return out;
+  } finally {
+    await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+  }
+}
+
+/**
+ * Runs `turns` turns on each side, alternating which goes first, and keeps
+ * all but each side's first. The turns cycle through {@linkcode CHATS}, so
+ * every prompt is a new conversation.
+ *
+ * @param turns Turns per side.
+ * @param inproc One in-process turn.
+ * @param daemon One turn through the daemon.
+ * @param out Where the turns go.
+ */
+async function interleave(
+  turns: number,
+  inproc: (chat: Conversation) => Promise<Turn>,
+  daemon: (chat: Conversation) => Promise<Turn>,
+  out: InterleavedResult,
+): Promise<void> {
+  for (let i = 0; i < turns; i++) {
+    const chat = CHATS[i % CHATS.length];
+    const order = i % 4 < 2 ? ["inproc", "daemon"] as const : ["daemon", "inproc"] as const;
+    for (const side of order) {
+      const t = await (side === "inproc" ? inproc(chat) : daemon(chat));
+      if (i > 0) out[side].push(t);
+    }
+  }
+}
+
+/**
+ * The lines of a byte stream.
+ *
+ * @param stream UTF-8 text.
+ * @returns The lines, without their newline.
+ */
+async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
+  let buffered = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    buffered += text;
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      yield buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+    }
+  }
+}
+
+/**
+ * The client grandchild of an interleaved child: one daemon turn per line
+ * read from stdin (the index of its conversation in {@linkcode CHATS}), each
+ * printed as a JSON line.
+ *
+ * @param dataRoot The daemon's data root.
+ * @param maxTokens Decode limit.
+ */
+async function clientStdio(dataRoot: string, maxTokens: number): Promise<void> {
+  await using client = new ModeldClient({ dataRoot });
+  for await (const line of readLines(Deno.stdin.readable)) {
+    const { turn } = await clientTurn(client, CHATS[Number(line)], maxTokens);
+    console.log(JSON.stringify(turn));
+  }
+}
+
 /**
  * Child entry: runs one side and prints its JSON result as the last line.
  *
@@ -510,6 +786,12 @@ async function child(side: string): Promise<void> {
   const w0 = performance.now();
   const turns = Number(flag("turns", "3"));
   const maxTokens = Number(flag("max-tokens", "128"));
+  if (side === "client-stdio") return await clientStdio(flag("data-root", ""), maxTokens);
+  if (side === "interleaved") {
+    const remote = flag("variant", "") === "remote-client";
+    console.log(JSON.stringify(await runInterleaved(turns, maxTokens, remote)));
+    return;
+  }
   let result: Omit<ChildResult, "rssBytes" | "vmHwmKb" | "cpuMs" | "wallMs">;
   if (side === "client") {
     const r = await clientTurns(flag("data-root", ""), turns, maxTokens);
@@ -531,7 +813,7 @@ async function child(side: string): Promise<void> {
  * @param args Extra child arguments (`--side=…`, …).
  * @returns The child's result.
  */
-async function spawn(args: string[]): Promise<ChildResult> {
+async function spawn<T = ChildResult>(args: string[]): Promise<T> {
   const passthrough = ["turns", "max-tokens", "model", "threads"].flatMap((n) => {
     const v = flag(n, "");
     return v ? [`--${n}=${v}`] : [];
@@ -546,7 +828,7 @@ async function spawn(args: string[]): Promise<ChildResult> {
   if (!out.success || !last.startsWith("{")) {
     throw new Error(`child ${args.join(" ")} failed (code ${out.code}): ${lines.join("\n")}`);
   }
-  return JSON.parse(last) as ChildResult;
+  return JSON.parse(last) as T;
 }
 
 /**
@@ -605,6 +887,10 @@ const decodeRate = (t: Turn) => ((t.chunks - 1) * 1000) / t.afterFirstMs;
 const wallRate = (t: Turn) => (t.tokens * 1000) / t.decodeWallMs;
 /** Client-side milliseconds per token after the first. */
 const msPerToken = (t: Turn) => t.afterFirstMs / Math.max(1, t.chunks - 1);
+/** Prompt tokens evaluated per second of prefill. */
+const promptRate = (t: Turn) => (t.promptTokens * 1000) / t.prefillMs;
+/** Prefill time outside node-llama-cpp's evaluation (tokenizing; the daemon's RPCs and renders). */
+const prefillOverhead = (t: Turn) => t.prefillMs - t.prefillEvalMs;
 /** Milliseconds per `next()` inside node-llama-cpp. */
 const evalPerStep = (t: Turn) => t.evalMs / Math.max(1, t.evalSteps);
 
@@ -791,6 +1077,72 @@ async function main(): Promise<void> {
     `\nPer-token time outside node-llama-cpp's next(): daemon + client ${fmt(overhead)} ms, ` +
       `in-process ${fmt(inOverhead)} ms.`,
   );
+  const interleavedTurns = Number(flag("interleaved-turns", "19"));
+  if (interleavedTurns > 1) {
+    const results: InterleavedResult[] = [];
+    for (const variant of ["remote-client", "local-client"]) {
+      console.error(`interleaved ${variant}: ${interleavedTurns} turns per side…`);
+      results.push(
+        await spawn<InterleavedResult>([
+          "--side=interleaved",
+          `--variant=${variant}`,
+          `--turns=${interleavedTurns}`,
+        ]),
+      );
+    }
+    console.log(
+      `\nOne process, turns interleaved (${interleavedTurns - 1} turns per side, the first ` +
+        "dropped): node-llama-cpp in-process and the daemon in the same process, one turn on " +
+        "each in turn; the turns cycle through three conversations (two short prompts, one of " +
+        "about 400 tokens), so every prompt is a new conversation (nothing reused but the " +
+        "template's opening tokens).\n",
+    );
+    console.log(interleavedTable(results));
+  }
+}
+
+/** Turns with a short prompt (about 30 tokens evaluated). */
+const short = (t: Turn) => t.promptTokens < 100;
+/** Rows of the interleaved table: a label, which turns, and a per-turn value. */
+const INTERLEAVED_ROWS: [string, (t: Turn) => boolean, (t: Turn) => number][] = [
+  ["Decode tokens/s (chunks after the first / time after first chunk)", () => true, decodeRate],
+  ["ms per token inside node-llama-cpp `next()`", () => true, evalPerStep],
+  ["TTFT, ms", () => true, (t) => t.ttftMs],
+  ["Short new prompt: tokens evaluated", short, (t) => t.promptTokens],
+  ["Short new prompt: prefill, ms", short, (t) => t.prefillMs],
+  ["Short new prompt: prompt throughput, tokens/s", short, promptRate],
+  ["Short new prompt: prefill outside llama.cpp's evaluation, ms", short, prefillOverhead],
+  ["Long new prompt: tokens evaluated", (t) => !short(t), (t) => t.promptTokens],
+  ["Long new prompt: prompt throughput, tokens/s", (t) => !short(t), promptRate],
+  [
+    "Long new prompt: prefill outside llama.cpp's evaluation, ms",
+    (t) => !short(t),
+    prefillOverhead,
+  ],
+];
+
+/**
+ * Renders the interleaved runs: one block of rows per client layout.
+ *
+ * @param results One interleaved child per layout.
+ * @returns Markdown.
+ */
+function interleavedTable(results: InterleavedResult[]): string {
+  const lines = [
+    "| Client | Metric | In-process median (min–max) | Daemon + client median (min–max) | Daemon ÷ in-process |",
+    "| --- | --- | ---: | ---: | ---: |",
+  ];
+  for (const r of results) {
+    const who = r.variant === "remote-client" ? "own process" : "daemon's process";
+    for (const [label, which, f] of INTERLEAVED_ROWS) {
+      const a = r.inproc.filter(which).map(f);
+      const b = r.daemon.filter(which).map(f);
+      lines.push(
+        `| ${who} | ${label} | ${cell(a)} | ${cell(b)} | ${fmt(median(b) / median(a))} |`,
+      );
+    }
+  }
+  return lines.join("\n");
 }
 
 /**
