@@ -291,6 +291,7 @@ export class LlamaSession implements EngineSession {
    * const st = await session.ensurePrefix(prefix);
    * ```
    */
+  // deno-lint-ignore require-await -- the engine interface is async; a failure here is a rejection
   async ensurePrefix(prefix: PrefixInput, signal?: AbortSignal): Promise<PrefixStatusInit> {
     this.#check(signal);
     const manifest = prefix.manifest ?? create(ContextManifestSchema);
@@ -604,6 +605,7 @@ export class LlamaSession implements EngineSession {
    * console.log((await session.explain()).residentTokens);
    * ```
    */
+  // deno-lint-ignore require-await -- the engine interface is async
   async explain(): Promise<ContextReportInit> {
     return {
       residentTokens: this.#resident.length,
