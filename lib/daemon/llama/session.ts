@@ -150,9 +150,8 @@ export class LlamaSession implements EngineSession {
    * Runs the prompt path once on a throwaway conversation, evaluating
    * nothing: a fresh daemon's first template render, tokenization and
    * hashes cost 3–4 ms of JIT warm-up, which otherwise land on the first
-   * prompt (llama.cpp's own server warms up at load for the same reason).
-   * A template that refuses the conversation is left for the real one to
-   * report.
+   * prompt. A template that refuses the conversation is left for the real
+   * one to report.
    *
    * @example
    * ```ts ignore
