@@ -127,14 +127,6 @@ export class GrpcCall implements StreamHandler {
   #timer?: ReturnType<typeof setTimeout>;
   /** When the deadline passes (performance.now()), if there is one. */
   #deadlineAt?: number;
-  /**
-   * The caller's signal's listener, made only for a call with a signal: a
-   * closure field on every call made about 5% of all the client allocated
-   * survive V8's young-generation collections (measured with
-   * `--trace-gc-nvp`: 4.8% against 0.08%), so the young generation kept
-   * growing, and RSS with it.
-   */
-  #onAbort?: () => void;
 
   /**
    * Prepares the call; the stream opens with the first `send`.
@@ -161,10 +153,11 @@ export class GrpcCall implements StreamHandler {
       this.#failure = abortError(signal.reason);
       return;
     }
-    if (signal) {
-      this.#onAbort = () => this.#fail(abortError(signal.reason));
-      signal.addEventListener("abort", this.#onAbort);
-    }
+    // The call itself listens (handleEvent), not a closure: a closure per
+    // call, kept for its length, made about 5% of all the client allocated
+    // survive V8's young-generation collections (--trace-gc-nvp: 4.8–7.9%
+    // against 0.1–0.2%), so V8 kept growing the young generation, and RSS.
+    signal?.addEventListener("abort", this);
     // setTimeout fires at once beyond 2^31-1 ms; a deadline that far (24.8 days) is none.
     if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
       this.#deadlineAt = performance.now() + timeoutMs;
@@ -294,9 +287,14 @@ export class GrpcCall implements StreamHandler {
     if (this.#done) return;
     this.#done = true;
     clearTimeout(this.#timer);
-    if (this.#onAbort) this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#signal?.removeEventListener("abort", this);
     // Left before the end (a consumer that stopped reading): reset, never leak.
     if (!this.#ended) this.cancel();
+  }
+
+  /** @internal The caller's signal fired. */
+  handleEvent(): void {
+    this.#fail(abortError(this.#signal!.reason));
   }
 
   /** @internal Response headers, or trailers. */

@@ -562,24 +562,27 @@ class ReadDeadline implements Disposable {
   readonly #stopped: Promise<never>;
   #timer?: ReturnType<typeof setTimeout>;
   #timedOut = false;
-  #cleanup: () => void = () => {};
+  #stop!: (err: ModeldError) => void;
 
   constructor(path: string, options: ReadLeaseOptions) {
     this.#path = path;
     this.#signal = options.signal;
-    this.#stopped = new Promise<never>((_, reject) => {
-      const onAbort = () => reject(this.#error());
-      this.#signal?.addEventListener("abort", onAbort, { once: true });
-      const ms = options.timeoutMs;
-      if (ms !== undefined && Number.isFinite(ms)) {
-        this.#timer = setTimeout(() => {
-          this.#timedOut = true;
-          onAbort();
-        }, Math.max(0, ms));
-      }
-      this.#cleanup = () => this.#signal?.removeEventListener("abort", onAbort);
-    });
+    this.#stopped = new Promise<never>((_, reject) => this.#stop = reject);
     this.#stopped.catch(() => {}); // observed through run()
+    // The read itself listens (handleEvent), not a closure: see GrpcCall.
+    this.#signal?.addEventListener("abort", this, { once: true });
+    const ms = options.timeoutMs;
+    if (ms !== undefined && Number.isFinite(ms)) {
+      this.#timer = setTimeout(() => {
+        this.#timedOut = true;
+        this.handleEvent();
+      }, Math.max(0, ms));
+    }
+  }
+
+  /** The caller's signal fired (or the deadline passed). */
+  handleEvent(): void {
+    this.#stop(this.#error());
   }
 
   #error(): ModeldError {
@@ -615,7 +618,7 @@ class ReadDeadline implements Disposable {
   [Symbol.dispose](): void {
     // Only when set: Deno loads its timers (node:timers, about 5 ms) on first use.
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#cleanup();
+    this.#signal?.removeEventListener("abort", this);
   }
 }
 

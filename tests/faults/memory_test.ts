@@ -90,6 +90,7 @@ Deno.test("30,000 calls keep V8's committed heap flat (nothing per call outlives
       "--v8-flags=--expose-gc",
       "--allow-net=127.0.0.1",
       new URL("./heap_child.ts", import.meta.url).pathname,
+      "node",
       hostile.addr("ok"),
       "1000,5000,10000,30000",
     ],
