@@ -474,16 +474,18 @@ export class GrpcServer<S extends DescService> {
     // a timeout signal, and what AbortSignal.any hangs on it, until it fires,
     // so every call with a 10-minute grpc-timeout held about 460 bytes for
     // 10 minutes after it ended.
-    let signal = controller.signal;
+    // The deadline aborts the call's own controller: AbortSignal.any links
+    // cost more survivors per call (1% of the daemon's allocation, which
+    // grew V8's young generation) than the rule they kept, reporting a
+    // client's cancel after the deadline had already ended the call.
+    const signal = controller.signal;
     let deadline: ReturnType<typeof setTimeout> | undefined;
     if (timeoutMs !== undefined && timeoutMs <= MAX_TIMER_MS) {
-      const expiry = new AbortController();
       deadline = setTimeout(
-        () => expiry.abort(new DOMException("the call's grpc-timeout passed", "TimeoutError")),
+        () => controller.abort(new DOMException("the call's grpc-timeout passed", "TimeoutError")),
         timeoutMs,
       );
       Deno.unrefTimer(deadline as unknown as number);
-      signal = AbortSignal.any([controller.signal, expiry.signal]);
     }
     const ctx: CallContext = {
       method: method.name,
