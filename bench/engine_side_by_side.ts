@@ -68,6 +68,7 @@ import {
 } from "node-llama-cpp";
 import { serve } from "../daemon.ts";
 import { CPU_LLAMA } from "../lib/daemon/llama/engine.ts";
+import { readLines } from "../lib/cli/io.ts";
 import { buildContext, ModeldClient } from "../mod.ts";
 
 /** Threads: the machine's cores (2 on the reference machine). */
@@ -608,10 +609,7 @@ async function runDaemon(
   maxTokens: number,
   remote: boolean,
 ): Promise<Omit<ChildResult, "rssBytes" | "vmHwmKb" | "cpuMs" | "wallMs">> {
-  const dataRoot = `${Deno.cwd()}/.cache/tmp/engine-bench-${Deno.pid}`;
-  await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
-  try {
-    await using _daemon = await serve({ dataRoot, threads: THREADS, idleTtlMs: 0 });
+  return await withDaemon(async (dataRoot) => {
     if (!remote) {
       const r = await clientTurns(dataRoot, turns, maxTokens);
       return { side: "daemon", variant: "daemon", ...r };
@@ -627,6 +625,22 @@ async function runDaemon(
       t.evalMs = ms / r.turns.length;
     }
     return { side: "daemon", variant: "daemon-remote-client", loadMs: r.loadMs, turns: r.turns };
+  });
+}
+
+/**
+ * Runs `fn` with the daemon (`serve()`) up on a fresh data root under
+ * `.cache/tmp`, removed afterwards.
+ *
+ * @param fn What to do with the daemon's data root.
+ * @returns What `fn` returns.
+ */
+async function withDaemon<T>(fn: (dataRoot: string) => Promise<T>): Promise<T> {
+  const dataRoot = `${Deno.cwd()}/.cache/tmp/engine-bench-${Deno.pid}`;
+  await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
+  try {
+    await using _daemon = await serve({ dataRoot, threads: THREADS, idleTtlMs: 0 });
+    return await fn(dataRoot);
   } finally {
     await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
   }
@@ -659,61 +673,53 @@ async function runInterleaved(
   remote: boolean,
 ): Promise<InterleavedResult> {
   await using inproc = await Inproc.open("engine");
-  const dataRoot = `${Deno.cwd()}/.cache/tmp/engine-bench-${Deno.pid}`;
-  await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
-  try {
-    await using _daemon = await serve({ dataRoot, threads: THREADS, idleTtlMs: 0 });
-    await using client = new ModeldClient({ dataRoot });
-    let daemonTurn = async (chat: Conversation) => (await clientTurn(client, chat, maxTokens)).turn;
-    let grandchild: Deno.ChildProcess | undefined;
-    if (remote) {
-      grandchild = new Deno.Command(Deno.execPath(), {
-        args: [
-          "run",
-          ...CHILD_PERMISSIONS,
-          new URL(import.meta.url).pathname,
-          "--side=client-stdio",
-          `--data-root=${dataRoot}`,
-          `--max-tokens=${maxTokens}`,
-        ],
-        stdin: "piped",
-        stdout: "piped",
-        stderr: "inherit",
-      }).spawn();
-      const writer = grandchild.stdin.getWriter();
-      const lines = readLines(grandchild.stdout);
-      daemonTurn = async (chat: Conversation) => {
-        // The grandchild's decode runs in this process: time it here.
-        const ms0 = evalStats.ms;
-        const steps0 = evalStats.steps;
-        const prefill0 = evalStats.prefillMs;
-        evalStats.prefilling = true;
-        await writer.write(new TextEncoder().encode(`${CHATS.indexOf(chat)}\n`));
-        const { value, done } = await lines.next();
-        if (done) throw new Error("the client grandchild ended early");
-        const turn = JSON.parse(value) as Turn;
-        return {
-          ...turn,
-          prefillEvalMs: evalStats.prefillMs - prefill0,
-          evalMs: evalStats.ms - ms0,
-          evalSteps: evalStats.steps - steps0,
-        };
-      };
-      const out: InterleavedResult = { variant: "remote-client", inproc: [], daemon: [] };
-      try {
-        await interleave(turns, (chat) => inproc.turn(chat, maxTokens), daemonTurn, out);
-      } finally {
-        await writer.close();
-        await grandchild.status;
-      }
+  const inprocTurn = (chat: Conversation) => inproc.turn(chat, maxTokens);
+  return await withDaemon(async (dataRoot) => {
+    const out: InterleavedResult = {
+      variant: remote ? "remote-client" : "local-client",
+      inproc: [],
+      daemon: [],
+    };
+    if (!remote) {
+      await using client = new ModeldClient({ dataRoot });
+      const daemonTurn = async (chat: Conversation) =>
+        (await clientTurn(client, chat, maxTokens)).turn;
+      await interleave(turns, inprocTurn, daemonTurn, out);
       return out;
     }
-    const out: InterleavedResult = { variant: "local-client", inproc: [], daemon: [] };
-    await interleave(turns, (chat) => inproc.turn(chat, maxTokens), daemonTurn, out);
+    const grandchild = new Deno.Command(Deno.execPath(), {
+      args: childArgs(["--side=client-stdio", `--data-root=${dataRoot}`]),
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    const writer = grandchild.stdin.getWriter();
+    const lines = readLines(grandchild.stdout);
+    const daemonTurn = async (chat: Conversation) => {
+      // The grandchild's decode runs in this process: time it here.
+      const ms0 = evalStats.ms;
+      const steps0 = evalStats.steps;
+      const prefill0 = evalStats.prefillMs;
+      evalStats.prefilling = true;
+      await writer.write(new TextEncoder().encode(`${CHATS.indexOf(chat)}\n`));
+      const { value, done } = await lines.next();
+      if (done) throw new Error("the client grandchild ended early");
+      const turn = JSON.parse(value) as Turn;
+      return {
+        ...turn,
+        prefillEvalMs: evalStats.prefillMs - prefill0,
+        evalMs: evalStats.ms - ms0,
+        evalSteps: evalStats.steps - steps0,
+      };
+    };
+    try {
+      await interleave(turns, inprocTurn, daemonTurn, out);
+    } finally {
+      await writer.close();
+      await grandchild.status;
+    }
     return out;
-  } finally {
-    await Deno.remove(dataRoot, { recursive: true }).catch(() => {});
-  }
+  });
 }
 
 /**
@@ -738,24 +744,6 @@ async function interleave(
     for (const side of order) {
       const t = await (side === "inproc" ? inproc(chat) : daemon(chat));
       if (i > 0) out[side].push(t);
-    }
-  }
-}
-
-/**
- * The lines of a byte stream.
- *
- * @param stream UTF-8 text.
- * @returns The lines, without their newline.
- */
-async function* readLines(stream: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  let buffered = "";
-  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
-    buffered += text;
-    let nl: number;
-    while ((nl = buffered.indexOf("\n")) >= 0) {
-      yield buffered.slice(0, nl);
-      buffered = buffered.slice(nl + 1);
     }
   }
 }
@@ -814,12 +802,8 @@ async function child(side: string): Promise<void> {
  * @returns The child's result.
  */
 async function spawn<T = ChildResult>(args: string[]): Promise<T> {
-  const passthrough = ["turns", "max-tokens", "model", "threads"].flatMap((n) => {
-    const v = flag(n, "");
-    return v ? [`--${n}=${v}`] : [];
-  });
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", ...CHILD_PERMISSIONS, new URL(import.meta.url).pathname, ...args, ...passthrough],
+    args: childArgs(args),
     stdout: "piped",
     stderr: "inherit",
   }).output();
@@ -829,6 +813,22 @@ async function spawn<T = ChildResult>(args: string[]): Promise<T> {
     throw new Error(`child ${args.join(" ")} failed (code ${out.code}): ${lines.join("\n")}`);
   }
   return JSON.parse(last) as T;
+}
+
+/**
+ * A child's `deno run` arguments: the children's permissions, this script,
+ * `args`, and this process's `--turns`, `--max-tokens`, `--model` and
+ * `--threads` (flags read first win, so `args` may set them too).
+ *
+ * @param args The child's own flags.
+ * @returns The arguments.
+ */
+function childArgs(args: string[]): string[] {
+  const passthrough = ["turns", "max-tokens", "model", "threads"].flatMap((n) => {
+    const v = flag(n, "");
+    return v ? [`--${n}=${v}`] : [];
+  });
+  return ["run", ...CHILD_PERMISSIONS, new URL(import.meta.url).pathname, ...args, ...passthrough];
 }
 
 /**
@@ -908,7 +908,7 @@ const ROWS: Row[] = [
   { label: "Cold prompt tokens", pick: (r) => [r.turns[0].promptTokens] },
   {
     label: "Cold prompt throughput, tokens/s",
-    pick: (r) => [(r.turns[0].promptTokens * 1000) / r.turns[0].prefillMs],
+    pick: (r) => [promptRate(r.turns[0])],
     target: "≥ 0.9×",
     judge: (i, d) => d / i >= 0.9,
   },
@@ -919,7 +919,7 @@ const ROWS: Row[] = [
   { label: "New conversation prompt tokens", pick: (r) => [fresh(r).promptTokens] },
   {
     label: "New conversation prompt throughput, tokens/s",
-    pick: (r) => [(fresh(r).promptTokens * 1000) / fresh(r).prefillMs],
+    pick: (r) => [promptRate(fresh(r))],
     target: "≥ 0.9×",
     judge: (i, d) => d / i >= 0.9,
   },
