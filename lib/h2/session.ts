@@ -560,6 +560,7 @@ export class H2Session {
     this.#forget(stream);
     if (!this.#closed) void this.#enqueue(rstFrame(stream.id, code));
     stream.wake();
+    this.#idle();
   }
 
   /** @internal Returns read credit for a stream. */

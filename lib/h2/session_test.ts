@@ -359,3 +359,29 @@ Deno.test("h2: a response written one byte at a time is read as one (frames acro
   using conn = dial(server.endpoint, "");
   assert.equal((await conn.rpc.health({})).instanceId, "i-1");
 });
+
+Deno.test("h2: resetting the last open stream leaves the session idle (unref'd, onIdle called), as every other stream end does", async () => {
+  // Cancelling the only call (a Decode left early) reset its stream without
+  // the idle check: the socket stayed ref'd, so a script could not exit, and
+  // a session draining after GOAWAY was never closed.
+  await using server = scripted(async (peer) => {
+    await peer.handshake();
+    while (await peer.frame()); // until the client closes
+  });
+  const session = await H2Session.connect("127.0.0.1", server.port);
+  await session.handshake;
+  let idle = 0;
+  session.onIdle = () => idle++;
+  const { stream } = session.request(
+    encodeHeaderBlock([[":method", "POST"], [":path", "/x"]]),
+    { onHeaders: () => {}, onData: () => {}, onReset: () => {}, onError: () => {} },
+  );
+  try {
+    assert.equal(session.openStreams, 1);
+    stream.reset(8);
+    assert.equal(session.openStreams, 0);
+    assert.equal(idle, 1, "the reset stream ended like any other: onIdle ran");
+  } finally {
+    session.close();
+  }
+});
