@@ -200,7 +200,7 @@ export class H2Connection {
       this.#lives.delete(live);
       if (this.#current === live) this.#current = undefined;
     };
-    session.onGoaway = (code, lastStreamId, data) => {
+    session.onGoaway = (_code, lastStreamId, data) => {
       live.draining = true;
       if (this.#current === live) this.#current = undefined;
       // Streams above the last stream id were never processed: fail them, marked so.
@@ -218,7 +218,6 @@ export class H2Connection {
       if (new TextDecoder().decode(data) === "too_many_pings") {
         live.pingIntervalMs *= 2; // gRPC's keepalive rule (A8)
       }
-      if (code === 0 && session.openStreams === 0) session.close();
     };
     session.onIdle = () => {
       if (live.draining) session.close();
