@@ -116,7 +116,6 @@ export class GrpcCall implements StreamHandler {
   readonly #splitter: EnvelopeSplitter;
   readonly #queue: Uint8Array[] = [];
   #stream?: H2Stream;
-  #opening?: Promise<{ stream: H2Stream; sent: Promise<boolean> } | undefined>;
   #headers?: HeaderRecord;
   #trailers?: HeaderRecord;
   #ended = false;
@@ -191,26 +190,26 @@ export class GrpcCall implements StreamHandler {
       throw err;
     }
     if (this.#ended) return false;
-    try {
-      if (!this.#stream) {
-        const opened = await this.#open(envelope, last);
-        if (opened) await opened.sent;
-      } else await this.#stream.write(envelope, last);
-    } catch (err) {
-      this.#fail(transportFailure(err, this.#target.endpoint));
-    }
+    await this.#write(envelope, last);
     if (this.#failure) throw this.#failure;
     return !this.#ended && !(this.#stream?.closed ?? true);
   }
 
   /** Ends the request without another message. */
   async end(): Promise<void> {
-    if (this.#failure || this.#ended) return;
+    if (this.#failure || this.#ended || this.#stream?.localEnded) return;
+    await this.#write(undefined, true);
+  }
+
+  /**
+   * Opens the stream with `body` (HEADERS, and DATA with them when it fits)
+   * or writes `body` on it, and waits until the socket took it; a failure
+   * fails the call. Calls are sequential: a write waits for the one before.
+   */
+  async #write(body: Uint8Array | undefined, last: boolean): Promise<void> {
     try {
-      if (!this.#stream) {
-        const opened = await this.#open(undefined, true);
-        if (opened) await opened.sent;
-      } else if (!this.#stream.localEnded) await this.#stream.write(new Uint8Array(0), true);
+      if (!this.#stream) await (await this.#openStream(body, last)).sent;
+      else await this.#stream.write(body ?? new Uint8Array(0), last);
     } catch (err) {
       this.#fail(transportFailure(err, this.#target.endpoint));
     }
@@ -353,18 +352,10 @@ export class GrpcCall implements StreamHandler {
     this.#fail(transportFailure(err, this.#target.endpoint));
   }
 
-  #open(
-    body: Uint8Array | undefined,
-    end: boolean,
-  ): Promise<{ stream: H2Stream; sent: Promise<boolean> } | undefined> {
-    this.#opening ??= this.#openStream(body, end);
-    return this.#opening;
-  }
-
   async #openStream(
     body: Uint8Array | undefined,
     end: boolean,
-  ): Promise<{ stream: H2Stream; sent: Promise<boolean> } | undefined> {
+  ): Promise<{ stream: H2Stream; sent: Promise<boolean> }> {
     if (this.#failure) throw this.#failure;
     let opened;
     try {
