@@ -150,9 +150,7 @@ export class EnvelopeSplitter {
       // read prefixes in place, without the list and its views.
       let at = 0;
       while (chunk.length - at >= ENVELOPE_PREFIX_BYTES) {
-        const length = (chunk[at + 1] * 2 ** 24) +
-          (chunk[at + 2] << 16 | chunk[at + 3] << 8 | chunk[at + 4]);
-        if (length > this.#max) throw new EnvelopeTooLargeError(length, this.#max);
+        const length = this.#announced(chunk, at);
         const end = at + ENVELOPE_PREFIX_BYTES + length;
         if (end > chunk.length) break;
         onMessage(chunk[at], chunk.subarray(at + ENVELOPE_PREFIX_BYTES, end));
@@ -168,15 +166,21 @@ export class EnvelopeSplitter {
         if (this.#buffered < ENVELOPE_PREFIX_BYTES) return;
         const head = this.#take(ENVELOPE_PREFIX_BYTES);
         this.#flags = head[0];
-        const length = new DataView(head.buffer, head.byteOffset, 5).getUint32(1);
-        if (length > this.#max) throw new EnvelopeTooLargeError(length, this.#max);
-        this.#length = length;
+        this.#length = this.#announced(head, 0);
       }
       if (this.#buffered < this.#length) return;
       const data = this.#take(this.#length);
       this.#length = -1;
       onMessage(this.#flags, data);
     }
+  }
+
+  /** The payload length a prefix at `at` announces, checked against the limit. */
+  #announced(bytes: Uint8Array, at: number): number {
+    const length = bytes[at + 1] * 2 ** 24 +
+      (bytes[at + 2] << 16 | bytes[at + 3] << 8 | bytes[at + 4]);
+    if (length > this.#max) throw new EnvelopeTooLargeError(length, this.#max);
+    return length;
   }
 
   /** Removes and returns the first `n` buffered bytes, copied only when they span chunks. */

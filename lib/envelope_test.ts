@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { concatBytes } from "./bytes.ts";
 import { envelopeOf, EnvelopeSplitter, EnvelopeTooLargeError } from "./envelope.ts";
 
 /** A deterministic generator, so a failure can be replayed. */
@@ -18,8 +19,7 @@ Deno.test("EnvelopeSplitter: any chunking of a stream gives back the same messag
       messages.push({ flags, payload });
       parts.push(envelopeOf(payload, flags));
     }
-    const stream = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    parts.reduce((at, p) => (stream.set(p, at), at + p.length), 0);
+    const stream = concatBytes(parts);
     const got: { flags: number; payload: Uint8Array }[] = [];
     const splitter = new EnvelopeSplitter(1 << 20);
     for (let at = 0; at < stream.length;) {
