@@ -111,25 +111,25 @@ export class H2Connection {
    */
   close(): void {
     this.#closed = true;
+    const err = this.#closedError();
     for (const live of this.#lives) {
       clearTimeout(live.timer);
-      live.session.close(
-        judgedFailure(
-          new ConnectError(`the connection to ${this.#endpoint} was closed`, Code.Unavailable),
-        ),
-      );
+      live.session.close(err);
     }
     this.#lives.clear();
     this.#current = undefined;
   }
 
+  /** What a call on a closed connection fails with: a dropped connection. */
+  #closedError(): ConnectError {
+    return judgedFailure(
+      new ConnectError(`the connection to ${this.#endpoint} was closed`, Code.Unavailable),
+    );
+  }
+
   async #ready(): Promise<Live> {
-    if (this.#closed) {
-      // As a dropped connection: the daemon ended this connection's sessions with it.
-      throw judgedFailure(
-        new ConnectError(`the connection to ${this.#endpoint} was closed`, Code.Unavailable),
-      );
-    }
+    // As a dropped connection: the daemon ended this connection's sessions with it.
+    if (this.#closed) throw this.#closedError();
     const live = this.#current;
     if (live && !live.draining && !live.session.closed && !live.session.goneAway) {
       // A connection idle for longer than the ping interval may have died
@@ -147,12 +147,8 @@ export class H2Connection {
     this.#connecting ??= (async () => {
       const timeoutMs = this.#limits.connectTimeoutMs;
       let timer: ReturnType<typeof setTimeout> | undefined;
-      let expired = false;
       const deadline = new Promise<"expired">((resolve) => {
-        timer = setTimeout(() => {
-          expired = true;
-          resolve("expired");
-        }, Math.min(timeoutMs, MAX_TIMER_MS));
+        timer = setTimeout(() => resolve("expired"), Math.min(timeoutMs, MAX_TIMER_MS));
       });
       try {
         const dialled = H2Session.connect(this.#hostname, this.#port);
@@ -163,8 +159,7 @@ export class H2Connection {
             new ConnectError("connection establishment timed out", Code.Unavailable),
           );
         }
-        await Promise.race([session.handshake, deadline]);
-        if (expired) {
+        if (await Promise.race([session.handshake, deadline]) === "expired") {
           session.close();
           throw judgedFailure(
             new ConnectError(
@@ -185,9 +180,7 @@ export class H2Connection {
   #adopt(session: H2Session): Live {
     if (this.#closed) {
       session.close();
-      throw judgedFailure(
-        new ConnectError(`the connection to ${this.#endpoint} was closed`, Code.Unavailable),
-      );
+      throw this.#closedError();
     }
     const live: Live = {
       session,
