@@ -540,10 +540,7 @@ export class H2Session {
   goaway(code = H2_NO_ERROR): void {
     if (this.#closed || this.goneAway) return;
     this.goneAway = true;
-    const payload = new Uint8Array(8);
-    new DataView(payload.buffer).setUint32(0, this.#lastPeerId);
-    new DataView(payload.buffer).setUint32(4, code);
-    void this.#enqueue(frame(GOAWAY, 0, 0, payload));
+    void this.#enqueue(goawayFrame(this.#lastPeerId, code));
     if (this.#streams.size === 0) this.end();
   }
 
@@ -605,12 +602,8 @@ export class H2Session {
     if (this.#closed) return;
     const failure = err ?? new Error("the HTTP/2 connection was closed");
     if (code !== undefined) {
-      const goaway = new Uint8Array(8);
-      new DataView(goaway.buffer).setUint32(4, code);
       // Best effort, straight to the socket: the connection is ending anyway.
-      this.#conn.write(frame(GOAWAY, 0, 0, goaway)).catch(() => {}).finally(() =>
-        this.#teardown(failure)
-      );
+      this.#conn.write(goawayFrame(0, code)).catch(() => {}).finally(() => this.#teardown(failure));
       this.#closed = true;
       this.#failure = failure;
       this.#failStreams(failure);
@@ -987,14 +980,25 @@ function frame(type: number, flags: number, id: number, payload: Uint8Array): Ui
   return out;
 }
 
-function windowUpdateFrame(id: number, increment: number): Uint8Array {
+/** A frame whose payload is one 32-bit value (WINDOW_UPDATE, RST_STREAM). */
+function u32Frame(type: number, id: number, value: number): Uint8Array {
   const payload = new Uint8Array(4);
-  new DataView(payload.buffer).setUint32(0, increment);
-  return frame(WINDOW_UPDATE, 0, id, payload);
+  new DataView(payload.buffer).setUint32(0, value);
+  return frame(type, 0, id, payload);
+}
+
+function windowUpdateFrame(id: number, increment: number): Uint8Array {
+  return u32Frame(WINDOW_UPDATE, id, increment);
 }
 
 function rstFrame(id: number, code: number): Uint8Array {
-  const payload = new Uint8Array(4);
-  new DataView(payload.buffer).setUint32(0, code);
-  return frame(RST_STREAM, 0, id, payload);
+  return u32Frame(RST_STREAM, id, code);
+}
+
+/** GOAWAY: the last stream id the sender processed, and why. */
+function goawayFrame(lastStreamId: number, code: number): Uint8Array {
+  const payload = new Uint8Array(8);
+  new DataView(payload.buffer).setUint32(0, lastStreamId);
+  new DataView(payload.buffer).setUint32(4, code);
+  return frame(GOAWAY, 0, 0, payload);
 }
