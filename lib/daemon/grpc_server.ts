@@ -271,7 +271,7 @@ export class GrpcServer<S extends DescService> {
   readonly #service: S;
   readonly #impl: () => ServiceImpl<S>;
   readonly #options: GrpcServerOptions;
-  readonly #sessions = new Map<H2Session, number>();
+  readonly #sessions = new Set<H2Session>();
   readonly #calls = new Set<AbortController>();
   #listener?: Deno.TcpListener;
   #accepting?: Promise<void>;
@@ -336,12 +336,9 @@ export class GrpcServer<S extends DescService> {
       }
       const id = ++this.#connectionSeq;
       const session = H2Session.accept(conn, (stream, fields, end) => {
-        this.#onStream(session, stream, fields, end).catch(() => stream.reset(H2_INTERNAL_ERROR));
+        this.#onStream(id, stream, fields, end).catch(() => stream.reset(H2_INTERNAL_ERROR));
       });
-      this.#sessions.set(session, id);
-      session.onIdle = () => {
-        if (session.goneAway) session.end(); // after a graceful stop's GOAWAY
-      };
+      this.#sessions.add(session);
       session.onClose = () => {
         this.#sessions.delete(session);
         this.#options.onConnectionClose?.(id);
@@ -371,7 +368,7 @@ export class GrpcServer<S extends DescService> {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopListening();
-    for (const session of this.#sessions.keys()) session.goaway();
+    for (const session of this.#sessions) session.goaway();
     const until = Date.now() + graceMs;
     while (this.#sessions.size > 0 && Date.now() < until) {
       await new Promise((resolve) => setTimeout(resolve, 10));
@@ -392,7 +389,7 @@ export class GrpcServer<S extends DescService> {
   destroy(): void {
     this.#closed = true;
     for (const call of this.#calls) call.abort(new DOMException("server killed", "AbortError"));
-    for (const session of [...this.#sessions.keys()]) session.close();
+    for (const session of [...this.#sessions]) session.close();
     this.#stopListening();
   }
 
@@ -403,7 +400,7 @@ export class GrpcServer<S extends DescService> {
   }
 
   async #onStream(
-    session: H2Session,
+    connectionId: number,
     stream: H2Stream,
     fields: HeaderField[],
     ended: boolean,
@@ -411,7 +408,6 @@ export class GrpcServer<S extends DescService> {
     // First, before any await: the session hands this stream's next frames to its handler.
     const body = new RequestBody(stream, ended);
     stream.handler = body;
-    const connectionId = this.#sessions.get(session) ?? 0;
     const headers: Record<string, string> = {};
     for (const [name, value] of fields) headers[name] ??= value;
     const path = headers[":path"] ?? "";

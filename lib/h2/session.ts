@@ -533,7 +533,8 @@ export class H2Session {
 
   /**
    * Sends GOAWAY: the client may finish the streams it opened but start no
-   * new one (server side, graceful stop). Closes at once when none is open.
+   * new one (server side, graceful stop). Closes once none is open: at once,
+   * or when the last one ends.
    *
    * @param code The HTTP/2 error code (NO_ERROR for a graceful stop).
    */
@@ -932,10 +933,14 @@ export class H2Session {
     stream.wake();
   }
 
-  /** An idle connection must not keep the process alive. */
+  /**
+   * No stream is open: an idle connection must not keep the process alive,
+   * and a server's connection after its GOAWAY is done.
+   */
   #idle(): void {
     if (this.#streams.size > 0) return;
     this.unrefIfIdle();
+    if (this.#role === "server" && this.goneAway) this.end();
     this.onIdle?.();
   }
 }
