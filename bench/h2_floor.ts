@@ -18,7 +18,7 @@ import http2 from "node:http2";
 import process from "node:process";
 import { RemoteNode } from "../mod.ts";
 import { dial } from "../lib/transport.ts";
-import { envelopeOf as envelope } from "../lib/envelope.ts";
+import { envelopeOf as envelope, EnvelopeSplitter } from "../lib/envelope.ts";
 import { encodeHeaderBlock } from "../lib/h2/hpack.ts";
 import { H2Session } from "../lib/h2/session.ts";
 import { startBenchPeer } from "./workloads.ts";
@@ -46,27 +46,12 @@ const decodeBody = envelope(
   JSON.stringify({ handle: session.handle, config: { MaxTokens: TOKENS } }),
 );
 
-/** Counts whole envelopes in a byte stream: framing only, no parsing. */
+/** Counts whole envelopes in a byte stream: framing only (the transport's splitter), no parsing. */
 function envelopeCounter(): { push: (chunk: Uint8Array) => void; messages: number } {
+  const splitter = new EnvelopeSplitter(2 ** 32);
   const counter = {
     messages: 0,
-    pending: new Uint8Array(0),
-    push: (chunk: Uint8Array) => {
-      let buf = chunk;
-      if (counter.pending.length > 0) {
-        buf = new Uint8Array(counter.pending.length + chunk.length);
-        buf.set(counter.pending);
-        buf.set(chunk, counter.pending.length);
-      }
-      let at = 0;
-      while (buf.length - at >= 5) {
-        const len = new DataView(buf.buffer, buf.byteOffset + at, 5).getUint32(1);
-        if (buf.length - at < 5 + len) break;
-        at += 5 + len;
-        counter.messages++;
-      }
-      counter.pending = buf.slice(at);
-    },
+    push: (chunk: Uint8Array) => splitter.push(chunk, () => counter.messages++),
   };
   return counter;
 }
