@@ -634,6 +634,11 @@ class ResponseWriter {
       stream.respond([[":status", "200"], ["content-type", this.#contentType]]);
     }
     if (this.#writing) await this.#writing;
+    if (this.flushMs === 0) {
+      // Nothing is held (every unary reply; streams with the hold off): straight out.
+      await stream.write(envelope, false).catch(() => {});
+      return;
+    }
     this.#held.push(envelope);
     const wait = this.#lastWrite + this.flushMs - performance.now();
     if (wait > 0) {
