@@ -16,6 +16,27 @@ import { ScriptedEngine } from "../../lib/testing/scripted_engine.ts";
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => {});
 const heapMB = () => Deno.memoryUsage().heapUsed / 2 ** 20;
 
+/**
+ * Heap in use kept per run of `op`: `warm` runs first, then `runs` measured
+ * ones, each stretch ended by a pause of `settleMs` (for closes to finish)
+ * and a forced GC.
+ */
+async function heapBytesPerOp(
+  op: () => Promise<unknown>,
+  counts: { warm: number; runs: number; settleMs: number },
+): Promise<number> {
+  const settle = async () => {
+    if (counts.settleMs > 0) await new Promise((r) => setTimeout(r, counts.settleMs));
+    gc();
+  };
+  for (let i = 0; i < counts.warm; i++) await op();
+  await settle();
+  const before = Deno.memoryUsage().heapUsed;
+  for (let i = 0; i < counts.runs; i++) await op();
+  await settle();
+  return (Deno.memoryUsage().heapUsed - before) / counts.runs;
+}
+
 Deno.test("item 11: a Decode stream of 200,000 messages keeps the heap flat", async () => {
   await using hostile = await startHostile();
   using conn = dial(hostile.addr("ok"), "");
@@ -39,14 +60,7 @@ Deno.test("item 11: closed connections do not keep their clients alive", async (
     await node.health();
     node.close();
   };
-  for (let i = 0; i < 50; i++) await cycle();
-  await new Promise((r) => setTimeout(r, 50));
-  gc();
-  const before = heapMB();
-  for (let i = 0; i < 1000; i++) await cycle();
-  await new Promise((r) => setTimeout(r, 50));
-  gc();
-  const perCycleKB = (heapMB() - before) * 1024 / 1000;
+  const perCycleKB = await heapBytesPerOp(cycle, { warm: 50, runs: 1000, settleMs: 50 }) / 1024;
   // ≈12 KB per cycle at first; ≈4 KB while the client ran on Deno's node:http2,
   // which keeps every closed session (bench/http2_leak_repro.ts); 0.5 KB on its
   // own HTTP/2 session (0.14 KB over 4,000 cycles: compiled code, not connections).
@@ -66,14 +80,7 @@ Deno.test("the daemon keeps no heap per closed connection", async () => {
     await conn.rpc.health({});
     conn.close();
   };
-  for (let i = 0; i < 200; i++) await cycle();
-  await new Promise((r) => setTimeout(r, 100));
-  gc();
-  const before = heapMB();
-  for (let i = 0; i < 1500; i++) await cycle();
-  await new Promise((r) => setTimeout(r, 100));
-  gc();
-  const perCycleKB = (heapMB() - before) * 1024 / 1500;
+  const perCycleKB = await heapBytesPerOp(cycle, { warm: 200, runs: 1500, settleMs: 100 }) / 1024;
   assert.ok(perCycleKB < 1, `${perCycleKB.toFixed(2)} KB of heap per connection`);
 });
 
@@ -99,11 +106,6 @@ Deno.test("the daemon keeps nothing of a call with a long grpc-timeout once it e
   });
   using conn = dial(daemon.endpoint, daemon.instanceId);
   const call = () => conn.rpc.health({}, { timeoutMs: 600_000 });
-  for (let i = 0; i < 500; i++) await call();
-  gc();
-  const before = Deno.memoryUsage().heapUsed;
-  for (let i = 0; i < 5_000; i++) await call();
-  gc();
-  const perCall = (Deno.memoryUsage().heapUsed - before) / 5_000;
+  const perCall = await heapBytesPerOp(call, { warm: 500, runs: 5_000, settleMs: 0 });
   assert.ok(perCall < 150, `${perCall.toFixed(0)} bytes of heap per ended call`);
 });
