@@ -9,12 +9,10 @@ import http2 from "node:http2";
 import { ErrorInfoSchema } from "../../gen/google/rpc/error_details_pb.ts";
 import { StatusSchema } from "../../gen/google/rpc/status_pb.ts";
 import { isLive, readLease } from "../lease.ts";
-import { CONTENT_TYPE, dial, FENCE_HEADER } from "../transport.ts";
+import { dial, FENCE_HEADER } from "../transport.ts";
 import { envelopeOf as envelope, EnvelopeSplitter } from "../envelope.ts";
-import { encodeHeaderBlock } from "../h2/hpack.ts";
-import { H2Session } from "../h2/session.ts";
 import { startTestDaemon } from "./daemon.ts";
-import { exists, modelFile, rejects } from "./_test_support.ts";
+import { exists, modelFile, rawGrpcCall, rejects } from "./_test_support.ts";
 
 const MODEL = await modelFile();
 
@@ -239,42 +237,21 @@ Deno.test("held Decode chunks (streamFlushMs): every one, in order, fewer writes
     path: MODEL,
   });
   // Every chunk, in order, each its own message; counted in HTTP/2 DATA frames too.
-  const session = await H2Session.connect("127.0.0.1", Number(daemon.endpoint.split(":").at(-1)));
-  await session.handshake;
-  const body = envelope(JSON.stringify({ handle, config: { MaxTokens: 0 } }));
-  const block = encodeHeaderBlock([
-    [":method", "POST"],
-    [":scheme", "http"],
-    [":path", "/contenox.transport.v1.Compute/Decode"],
-    [":authority", daemon.endpoint],
-    ["content-type", CONTENT_TYPE],
-    ["te", "trailers"],
-    [FENCE_HEADER, daemon.instanceId],
-  ]);
-  let frames = 0;
+  const { data } = await rawGrpcCall(
+    daemon.endpoint,
+    "/contenox.transport.v1.Compute/Decode",
+    envelope(JSON.stringify({ handle, config: { MaxTokens: 0 } })),
+    [[FENCE_HEADER, daemon.instanceId]],
+  );
+  const frames = data.length;
   const splitter = new EnvelopeSplitter(1 << 20);
   const texts: string[] = [];
-  await new Promise<void>((resolve, reject) => {
-    session.request(
-      block,
-      {
-        onHeaders: (_f, end) => end && resolve(),
-        onData: (chunk, end) => {
-          if (chunk.length > 0) frames++;
-          splitter.push(
-            chunk,
-            (_flags, data) => texts.push(JSON.parse(new TextDecoder().decode(data)).text),
-          );
-          if (end) resolve();
-        },
-        onReset: (code) => reject(new Error(`reset ${code}`)),
-        onError: reject,
-      },
-      body,
-      true,
+  for (const chunk of data) {
+    splitter.push(
+      chunk,
+      (_flags, payload) => texts.push(JSON.parse(new TextDecoder().decode(payload)).text),
     );
-  });
-  session.close();
+  }
   assert.deepEqual(texts.join(""), words.join(" "));
   assert.equal(texts.length, words.length);
   assert.ok(frames <= words.length / 3, `${frames} DATA frames for ${words.length} chunks`);
