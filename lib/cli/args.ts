@@ -336,7 +336,7 @@ export function parseCli(args: string[]): ParsedCli {
   const options = { ...GLOBAL_FLAGS, ...(command ? COMMAND_FLAGS[command] : {}) };
   let parsed;
   try {
-    parsed = scanArgs(joinNegativeValues(rest, options), options, true);
+    parsed = scanArgs(rest, options, true);
   } catch (err) {
     throw new UsageError(
       `${(err as Error).message} (see \`modeldconn ${command ?? ""}${command ? " " : ""}--help\`)`,
@@ -424,8 +424,11 @@ function scanArgs(args: string[], options: Record<string, FlagSpec>, strict: boo
       values[name] = inline;
       continue;
     }
+    // A value may not start with "-" (that is the next option), but a negative
+    // number may follow a long flag, so the range check can say what is wrong with it.
     const next = args[i + 1];
-    if (next === undefined || (next.startsWith("-") && next !== "-")) {
+    const negative = long && next !== undefined && /^-(\d|\.\d)/.test(next);
+    if (next === undefined || (next.startsWith("-") && next !== "-" && !negative)) {
       if (strict) {
         throw new Error(
           `Option '${shown}' needs a value (for one starting with "-", write ${shown}=VALUE)`,
@@ -437,41 +440,4 @@ function scanArgs(args: string[], options: Record<string, FlagSpec>, strict: boo
     i++;
   }
   return { values, positionals, firstPositional };
-}
-
-/**
- * `--flag -5` → `--flag=-5` for string flags: a value that starts with "-" is
- * refused as a missing value, so a negative number would never reach the
- * range check that says what is wrong with it.
- *
- * @param args The arguments.
- * @param options The flags in force.
- * @returns The arguments with negative numbers joined to their flag.
- *
- * @example
- * ```ts ignore
- * joinNegativeValues(["--max-tokens", "-5"], COMMAND_FLAGS.generate); // ["--max-tokens=-5"]
- * ```
- */
-function joinNegativeValues(args: string[], options: Record<string, FlagSpec>): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === "--") {
-      out.push(...args.slice(i));
-      break;
-    }
-    const name = arg.startsWith("--") ? arg.slice(2) : undefined;
-    const next = args[i + 1];
-    if (
-      name !== undefined && options[name]?.type === "string" && next !== undefined &&
-      /^-(\d|\.\d)/.test(next)
-    ) {
-      out.push(`${arg}=${next}`);
-      i++;
-    } else {
-      out.push(arg);
-    }
-  }
-  return out;
 }
